@@ -1,0 +1,1 @@
+"""Dataset layout and folds, feature extraction, HDF5 store, generators (SPEC §1–2, §4)."""

@@ -1,0 +1,1 @@
+"""Packed one-bit files, DCASE size accounting, TFLite FP16/INT8 conversion."""

@@ -1,0 +1,1 @@
+"""SGDR schedule, callbacks, resumable runs, distillation and pruning."""
