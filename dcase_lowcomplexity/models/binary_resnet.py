@@ -166,5 +166,5 @@ def build_binary_resnet(config: ModelConfig | None = None) -> keras.Model:
 
 def fusion_model(model: keras.Model) -> keras.Model:
     """The sub-model from the input to the fusion of the two paths (128 × T/16 × 208)."""
-    return keras.Model(model.inputs, model.get_layer("fusion").output, name="fusion_model")
+    return keras.Model(model.input, model.get_layer("fusion").output, name="fusion_model")
 
