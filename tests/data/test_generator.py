@@ -1,0 +1,222 @@
+"""BalancedMixupGenerator: class-balanced epochs, reversed-order mixup, crops, swaps, λ (SPEC §4)."""
+import numpy as np
+import pytest
+from scipy import stats
+
+from dcase_lowcomplexity.config import TrainingConfig
+from dcase_lowcomplexity.data.generator import (
+    ArrayClipSource,
+    BalancedMixupGenerator,
+    steps_per_epoch,
+)
+from dcase_lowcomplexity.errors import ConfigError
+
+FOLD1_TRAIN_COUNTS = (2704, 3757, 2724)  # SPEC §1
+
+
+class ZeroClips:
+    """A clip source that costs nothing: labels-only tests never look at the values."""
+
+    def __init__(self, n, shape=(1, 469, 2)):
+        self.n, self.shape = n, shape
+
+    def __len__(self):
+        return self.n
+
+    def read_batch(self, indices):
+        return np.zeros((len(indices), *self.shape), np.float32)
+
+
+def fold1_labels(seed=0):
+    labels = np.repeat(np.arange(3), FOLD1_TRAIN_COUNTS)
+    return np.random.default_rng(seed).permutation(labels)
+
+
+@pytest.fixture(scope="module")
+def fold1_gen():
+    labels = fold1_labels()
+    return BalancedMixupGenerator(ZeroClips(len(labels)), labels, TrainingConfig(seed=7))
+
+
+def test_fold1_epoch_has_126_steps_and_8112_entries(fold1_gen):
+    assert steps_per_epoch(FOLD1_TRAIN_COUNTS, 32) == 126
+    assert fold1_gen.steps_per_epoch == 126
+    assert fold1_gen.ordering_length == 8112
+    assert len(fold1_gen.epoch_ordering(0)) == 8112
+
+
+def test_ordering_is_balanced_triplets_of_distinct_clips(fold1_gen):
+    labels = fold1_gen.labels
+    ordering = fold1_gen.epoch_ordering(3)
+    triplets = labels[ordering].reshape(-1, 3)
+    assert (np.sort(triplets, axis=1) == [0, 1, 2]).all()
+    assert len(np.unique(ordering)) == 8112  # no clip twice in an epoch
+    # Every minority-class clip is in the ordering; majority classes give 2704 of theirs.
+    assert np.bincount(labels[ordering]).tolist() == [2704, 2704, 2704]
+    # Class order inside triplets is random: each class leads about a third of them.
+    leads = np.bincount(triplets[:, 0], minlength=3) / len(triplets)
+    assert np.all(np.abs(leads - 1 / 3) < 0.03)
+
+
+def test_epoch_uses_entries_0_4031_against_8111_4080(fold1_gen):
+    """126 × 32 = 4032 mixed pairs: entry j meets entry 8111 − j; 4032…4079 sit out."""
+    ordering = fold1_gen.epoch_ordering(5)
+    firsts, seconds = [], []
+    for k in range(126):
+        plan = fold1_gen.batch_plan(5, k)
+        firsts.append(plan.first)
+        seconds.append(plan.second)
+    firsts, seconds = np.concatenate(firsts), np.concatenate(seconds)
+    np.testing.assert_array_equal(firsts, ordering[:4032])
+    np.testing.assert_array_equal(seconds, ordering[::-1][:4032])
+    np.testing.assert_array_equal(seconds, ordering[8111 - np.arange(4032)])
+    used = np.concatenate([firsts, seconds])
+    assert len(used) == 8064 and len(np.unique(used)) == 8064  # each clip at most once
+    assert set(ordering[4032:4080]) == set(ordering) - set(used)  # 16 whole triplets unused
+    counts = np.bincount(fold1_gen.labels[used], minlength=3)
+    assert counts.tolist() == [2688, 2688, 2688]
+    # The minority class (indoor, 2704 clips): 2688 used exactly once, 16 not at all.
+    per_clip = np.bincount(used, minlength=len(fold1_gen.labels))[fold1_gen.labels == 0]
+    assert np.bincount(per_clip).tolist() == [16, 2688]
+
+
+def test_majority_classes_draw_fresh_subsets_each_epoch(fold1_gen):
+    outdoor = fold1_gen.labels == 1
+    e0 = {i for i in fold1_gen.epoch_ordering(0) if outdoor[i]}
+    e1 = {i for i in fold1_gen.epoch_ordering(1) if outdoor[i]}
+    assert len(e0) == len(e1) == 2704 and e0 != e1
+    assert not np.array_equal(fold1_gen.epoch_ordering(0), fold1_gen.epoch_ordering(1))
+
+
+def test_same_seed_and_epoch_replay_exactly():
+    labels = fold1_labels()
+    a = BalancedMixupGenerator(ZeroClips(len(labels)), labels, TrainingConfig(seed=3))
+    b = BalancedMixupGenerator(ZeroClips(len(labels)), labels, TrainingConfig(seed=3))
+    c = BalancedMixupGenerator(ZeroClips(len(labels)), labels, TrainingConfig(seed=4))
+    np.testing.assert_array_equal(a.epoch_ordering(9), b.epoch_ordering(9))
+    assert not np.array_equal(a.epoch_ordering(9), c.epoch_ordering(9))
+    pa, pb = a.batch_plan(9, 17), b.batch_plan(9, 17)
+    for field in ("first", "second", "offset_first", "offset_second", "swap_first",
+                  "swap_second", "lam"):
+        np.testing.assert_array_equal(getattr(pa, field), getattr(pb, field))
+    assert not np.array_equal(pa.lam, a.batch_plan(9, 18).lam)
+
+
+def test_crop_offsets_swaps_and_lambda_distribution(fold1_gen):
+    plans = [fold1_gen.batch_plan(e, k) for e in range(2) for k in range(126)]
+    offsets = np.concatenate([np.r_[p.offset_first, p.offset_second] for p in plans])
+    assert offsets.min() == 0 and offsets.max() == 69  # 469 → 400 frames
+    assert len(np.unique(offsets)) == 70
+    swaps = np.concatenate([np.r_[p.swap_first, p.swap_second] for p in plans])
+    assert abs(swaps.mean() - 0.5) < 0.02  # 16,128 draws: 0.02 is 5 standard deviations
+    lam = np.concatenate([p.lam for p in plans])
+    assert len(lam) == 8064
+    assert stats.kstest(lam, stats.beta(0.4, 0.4).cdf).pvalue > 0.01
+    # The two sources of an example draw their offsets and swaps independently.
+    first = np.concatenate([p.offset_first for p in plans])
+    second = np.concatenate([p.offset_second for p in plans])
+    assert abs(np.corrcoef(first, second)[0, 1]) < 0.05
+
+
+def small_generator(values, labels, **config):
+    clips = ArrayClipSource(values)
+    return BalancedMixupGenerator(clips, labels, TrainingConfig(batch_size=4, **config))
+
+
+def test_inputs_and_targets_mixed_with_the_same_lambda():
+    labels = np.repeat([0, 1, 2], [5, 6, 7])
+    c = np.arange(len(labels), dtype=np.float32) * 10 + 1  # clip i is the constant c_i
+    values = np.broadcast_to(c[:, None, None, None], (len(c), 3, 469, 2)).copy()
+    gen = small_generator(values, labels, seed=1)
+    assert gen.steps_per_epoch == (15 // 4) // 2 == 1
+    x, y = gen.batch(2, 0)
+    plan = gen.batch_plan(2, 0)
+    lam = plan.lam
+    assert x.shape == (4, 3, 400, 2) and y.shape == (4, 3)
+    assert x.dtype == np.float32 and y.dtype == np.float32
+    expected_x = lam * c[plan.first] + (1 - lam) * c[plan.second]
+    np.testing.assert_allclose(x, np.broadcast_to(expected_x[:, None, None, None], x.shape),
+                               rtol=1e-6)
+    eye = np.eye(3)
+    expected_y = lam[:, None] * eye[labels[plan.first]] + (1 - lam[:, None]) * eye[
+        labels[plan.second]]
+    np.testing.assert_allclose(y, expected_y, rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(y.sum(axis=1), 1.0, rtol=1e-6)
+
+
+def test_batch_equals_crop_swap_and_mix_of_its_plan():
+    rng = np.random.default_rng(0)
+    labels = np.repeat([0, 1, 2], [8, 9, 10])
+    values = rng.normal(size=(len(labels), 5, 469, 2)).astype(np.float32)
+    gen = small_generator(values, labels, seed=2)
+    for k in range(gen.steps_per_epoch):
+        plan = gen.batch_plan(4, k)
+        x, _ = gen.batch(4, k)
+
+        def source(pos, off, swap):
+            clip = values[pos, :, off:off + 400, :]
+            return clip[..., ::-1] if swap else clip
+
+        for i in range(4):
+            lam = np.float32(plan.lam[i])
+            want = (lam * source(plan.first[i], plan.offset_first[i], plan.swap_first[i])
+                    + (1 - lam) * source(plan.second[i], plan.offset_second[i],
+                                         plan.swap_second[i]))
+            np.testing.assert_allclose(x[i], want, rtol=1e-5, atol=1e-6)
+
+
+def test_time_crop_and_channel_swap_on_a_ramp():
+    """Frame t holds t in the left channel and −t in the right: the crop start is visible."""
+    labels = np.repeat([0, 1, 2], 4)
+    t = np.arange(469, dtype=np.float32)
+    values = np.zeros((12, 2, 469, 2), np.float32)
+    values[..., 0], values[..., 1] = t, -t
+    gen = small_generator(values, labels, mixup_alpha=0.0, seed=5)  # α = 0: λ = 1
+    for epoch in range(30):
+        x, _ = gen.batch(epoch, 0)
+        plan = gen.batch_plan(epoch, 0)
+        assert (plan.lam == 1).all()
+        sign = np.where(plan.swap_first, -1.0, 1.0)
+        np.testing.assert_array_equal(x[:, 0, 0, 0], sign * plan.offset_first)
+        np.testing.assert_array_equal(x[:, 0, :, 0] - x[:, 0, :1, 0],
+                                      sign[:, None] * np.arange(400))
+
+
+def test_rows_map_labels_into_a_larger_store_and_stream_index_maps_epochs():
+    rng = np.random.default_rng(1)
+    values = rng.normal(size=(40, 2, 469, 2)).astype(np.float32)
+    rows = np.array([3, 7, 11, 20, 21, 22, 30, 31, 35, 39, 0, 1])
+    labels = np.repeat([0, 1, 2], 4)
+    gen = BalancedMixupGenerator(ArrayClipSource(values), labels, TrainingConfig(batch_size=2),
+                                 rows=rows, start_epoch=6)
+    assert gen.steps_per_epoch == 3 and gen.num_batches is None
+    x_stream, _ = gen[4]  # item 4 = epoch 6 + 4 // 3 = 7, batch 1
+    x_direct, _ = gen.batch(7, 1)
+    np.testing.assert_array_equal(x_stream, x_direct)
+    plan = gen.batch_plan(7, 1)
+    lam = np.float32(plan.lam[0])
+    src1 = values[rows[plan.first[0]], :, plan.offset_first[0]:plan.offset_first[0] + 400]
+    src2 = values[rows[plan.second[0]], :, plan.offset_second[0]:plan.offset_second[0] + 400]
+    src1 = src1[..., ::-1] if plan.swap_first[0] else src1
+    src2 = src2[..., ::-1] if plan.swap_second[0] else src2
+    np.testing.assert_allclose(x_direct[0], lam * src1 + (1 - lam) * src2, rtol=1e-5,
+                               atol=1e-6)
+
+
+def test_unbalanced_option_shuffles_all_clips():
+    labels = np.repeat([0, 1, 2], [10, 40, 14])
+    gen = BalancedMixupGenerator(ZeroClips(64), labels,
+                                 TrainingConfig(batch_size=8, balanced_classes=False))
+    assert gen.ordering_length == 64 and gen.steps_per_epoch == 4
+    assert sorted(gen.epoch_ordering(0)) == list(range(64))
+
+
+@pytest.mark.parametrize("labels, config, message", [
+    (np.repeat([0, 1], 40), TrainingConfig(), "class 2 has no training clips"),
+    (np.repeat([0, 1, 2], 10), TrainingConfig(), "gives no batch"),
+    (np.repeat([0, 1, 3], 40), TrainingConfig(), "labels must lie in"),
+    (np.repeat([0, 1, 2], 40), TrainingConfig(train_frames=500), "exceeds the clips' 469"),
+])
+def test_bad_inputs_raise_config_error(labels, config, message):
+    with pytest.raises(ConfigError, match=message):
+        BalancedMixupGenerator(ZeroClips(len(labels)), labels, config)
