@@ -1,0 +1,278 @@
+"""Resumable training runs: per-epoch atomic checkpoints, a CSV log, a config guard.
+
+A run folder holds
+- `config.json`: the run's configuration; a folder made for another configuration is refused;
+- `checkpoint.npz`: after every epoch, ONE file with the model weights (BN statistics
+  included), the optimizer's variables (iteration count, momentum buffers), the number of
+  completed epochs and the log rows so far; written to a temporary file and `os.replace`d, so
+  a `kill -9` at any instant leaves the previous complete checkpoint;
+- `training_log.csv`: one row per completed epoch (epoch, loss, accuracy, lr, validation
+  metrics, epoch time), rewritten atomically from the checkpoint's rows, so it never holds a
+  duplicated or half-written row.
+
+Calling `fit_resumable` again with the same arguments continues after the last completed epoch:
+SGDR ([R1] §2.5) is a function of (epoch, batch) and `BalancedMixupGenerator` of (seed, epoch,
+batch), so the resumed run sees the same learning rates and the same batches as an
+uninterrupted one. Keras' `BackupAndRestore` is not used: it writes the weights and the epoch
+number as two separate, non-atomic files, so a kill between them resumes from mismatched state.
+"""
+from __future__ import annotations
+
+import csv
+import dataclasses
+import json
+import time
+import zipfile
+from pathlib import Path
+from typing import Any, Callable, Iterable
+
+import keras
+import numpy as np
+
+from dcase_lowcomplexity.config import TrainingConfig
+from dcase_lowcomplexity.data.generator import BalancedMixupGenerator
+from dcase_lowcomplexity.errors import RunError
+from dcase_lowcomplexity.training.atomic import atomic_path, atomic_write_text
+from dcase_lowcomplexity.training.sgdr import SGDRScheduler
+
+CONFIG_FILE = "config.json"
+CHECKPOINT_FILE = "checkpoint.npz"
+LOG_FILE = "training_log.csv"
+_CHECKPOINT_FORMAT = 1
+# CSV columns in this order first; any other logged value follows alphabetically.
+_LEADING_COLUMNS = ("epoch", "loss", "accuracy", "lr", "val_balanced_accuracy",
+                    "val_accuracy", "val_log_loss")
+
+Validation = Callable[[keras.Model], dict]
+
+
+# -- the run folder ------------------------------------------------------------------------
+def prepare_run_dir(run_dir: str | Path, run_config: dict[str, Any]) -> Path:
+    """Creates `run_dir` with `config.json`, or checks that it belongs to `run_config`."""
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    wanted = json.loads(json.dumps(run_config, sort_keys=True, default=str))
+    path = run_dir / CONFIG_FILE
+    if path.exists():
+        try:
+            stored = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as err:
+            raise RunError(f"unreadable run configuration ({err})", path,
+                           fix="delete the run folder to start again") from None
+        if stored != wanted:
+            keys = sorted(_differing_keys(stored, wanted))[:5]
+            raise RunError(
+                f"this run folder belongs to a different configuration (differs in "
+                f"{', '.join(keys)})", path,
+                fix="choose another output folder (--out elsewhere) or delete this one to "
+                    "start the run again")
+    else:
+        atomic_write_text(path, json.dumps(wanted, indent=2, sort_keys=True) + "\n")
+    for stale in run_dir.glob(".*.tmp*"):  # left by a run killed in the middle of a write
+        stale.unlink(missing_ok=True)
+    return run_dir
+
+
+def _differing_keys(a: Any, b: Any, prefix: str = "") -> list[str]:
+    if isinstance(a, dict) and isinstance(b, dict):
+        out = []
+        for key in set(a) | set(b):
+            out += _differing_keys(a.get(key), b.get(key), f"{prefix}{key}.")
+        return out
+    return [] if a == b else [prefix.rstrip(".") or "<root>"]
+
+
+# -- checkpoints ---------------------------------------------------------------------------
+def save_checkpoint(path: str | Path, model: keras.Model, epoch: int,
+                    history: list[dict]) -> Path:
+    """Writes weights, optimizer variables, completed epochs and log rows to one .npz file."""
+    weights = model.get_weights()
+    optimizer = model.optimizer
+    opt_vars = [keras.ops.convert_to_numpy(v) for v in optimizer.variables] if (
+        optimizer is not None and optimizer.built) else []
+    meta = {"format": _CHECKPOINT_FORMAT, "epoch": int(epoch), "history": history,
+            "n_weights": len(weights), "n_optimizer": len(opt_vars)}
+    arrays = {f"w{i:04d}": w for i, w in enumerate(weights)}
+    arrays.update({f"o{i:04d}": v for i, v in enumerate(opt_vars)})
+    arrays["meta"] = np.frombuffer(json.dumps(meta).encode("utf-8"), dtype=np.uint8)
+    with atomic_path(path) as tmp:
+        np.savez(tmp, **arrays)
+    return Path(path)
+
+
+def load_checkpoint(path: str | Path) -> dict[str, Any]:
+    """Reads a checkpoint: {'epoch', 'history', 'weights', 'optimizer'}; RunError if broken."""
+    path = Path(path)
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            meta = json.loads(bytes(data["meta"]).decode("utf-8"))
+            if meta.get("format") != _CHECKPOINT_FORMAT:
+                raise ValueError(f"unknown checkpoint format {meta.get('format')!r}")
+            weights = [data[f"w{i:04d}"] for i in range(meta["n_weights"])]
+            optimizer = [data[f"o{i:04d}"] for i in range(meta["n_optimizer"])]
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as err:
+        raise RunError(f"the checkpoint cannot be read ({err})", path,
+                       fix="delete it to restart the run from its first epoch") from None
+    return {"epoch": int(meta["epoch"]), "history": meta["history"],
+            "weights": weights, "optimizer": optimizer}
+
+
+def restore_checkpoint(model: keras.Model, state: dict[str, Any], path: str | Path) -> None:
+    """Loads a checkpoint's weights and optimizer variables into a compiled model."""
+    expected = [tuple(w.shape) for w in model.weights]
+    found = [tuple(w.shape) for w in state["weights"]]
+    fix = "use the model configuration the run was started with, or another --out folder"
+    if expected != found:
+        raise RunError("the checkpoint's weights do not fit this model", path, fix=fix)
+    model.set_weights(state["weights"])
+    if not state["optimizer"]:
+        return
+    optimizer = model.optimizer
+    if optimizer is None:
+        raise RunError("the model is not compiled", path, fix="compile before resuming")
+    with model.distribute_strategy.scope():
+        if not optimizer.built:
+            optimizer.build(model.trainable_variables)
+    variables = optimizer.variables
+    if [tuple(v.shape) for v in variables] != [a.shape for a in state["optimizer"]]:
+        raise RunError("the checkpoint's optimizer state does not fit this optimizer", path,
+                       fix=fix)
+    for variable, value in zip(variables, state["optimizer"]):
+        variable.assign(value)
+
+
+# -- the CSV log ---------------------------------------------------------------------------
+def write_log(path: str | Path, history: list[dict]) -> Path:
+    """Rewrites the CSV log from `history` atomically (floats in shortest exact form)."""
+    keys = {k for row in history for k in row}
+    columns = [c for c in _LEADING_COLUMNS if c in keys] + sorted(keys - set(_LEADING_COLUMNS))
+    lines = [",".join(columns)]
+    for row in history:
+        lines.append(",".join("" if row.get(c) is None else repr(row[c]) for c in columns))
+    return atomic_write_text(path, "\n".join(lines) + "\n")
+
+
+class RunRecorder(keras.callbacks.Callback):
+    """At each epoch end: validation metrics → logs, then checkpoint, then CSV (in that order).
+
+    Put it after the schedule callbacks so that their `logs` entries (`lr`) are recorded; the
+    progress bar, which Keras runs last, prints the validation metrics too.
+    """
+
+    def __init__(self, run_dir: Path, history: list[dict], validation: Validation | None):
+        super().__init__()
+        self.run_dir = Path(run_dir)
+        self.history = history
+        self.validation = validation
+        self._t0 = None
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._t0 = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = logs if logs is not None else {}
+        if self.validation is not None:
+            logs.update({k: float(v) for k, v in self.validation(self.model).items()})
+        if "lr" not in logs:
+            logs["lr"] = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
+        row = {"epoch": int(epoch) + 1}
+        row.update({k: float(v) for k, v in logs.items() if np.ndim(v) == 0})
+        row["epoch_time_s"] = round(time.perf_counter() - self._t0, 3)
+        self.history.append(row)
+        save_checkpoint(self.run_dir / CHECKPOINT_FILE, self.model, epoch + 1, self.history)
+        write_log(self.run_dir / LOG_FILE, self.history)
+
+
+def fit_resumable(
+    model: keras.Model,
+    train_seq,
+    run_dir: str | Path,
+    epochs: int,
+    *,
+    validation: Validation | None = None,
+    callbacks: Iterable[keras.callbacks.Callback] = (),
+    run_config: dict[str, Any] | None = None,
+    steps_per_epoch: int | None = None,
+    verbose: str | int = "auto",
+) -> list[dict]:
+    """Trains a compiled `model` for `epochs` epochs, resuming from `run_dir` if possible.
+
+    `train_seq` is a PyDataset; a `BalancedMixupGenerator` is told the epoch to start at.
+    `validation(model)` returns metrics such as `val_balanced_accuracy` and `val_log_loss`
+    computed over the whole validation split (see `evaluation.inference.make_validation`).
+    `run_config` (e.g. `PaperConfig().to_dict()`) goes to `config.json` together with
+    `epochs` and the steps per epoch. Returns the log rows of all completed epochs.
+    """
+    steps = int(steps_per_epoch or getattr(train_seq, "steps_per_epoch", None)
+                or len(train_seq))
+    run_dir = prepare_run_dir(run_dir, {"run": run_config or {},
+                                        "fit": {"epochs": int(epochs), "steps_per_epoch": steps}})
+    history: list[dict] = []
+    initial_epoch = 0
+    checkpoint = run_dir / CHECKPOINT_FILE
+    if checkpoint.exists():
+        state = load_checkpoint(checkpoint)
+        restore_checkpoint(model, state, checkpoint)
+        initial_epoch, history = state["epoch"], state["history"]
+    write_log(run_dir / LOG_FILE, history)  # repairs a log the previous run left behind
+    if initial_epoch >= epochs:
+        return history
+    if hasattr(train_seq, "start_epoch"):
+        train_seq.start_epoch = initial_epoch
+    recorder = RunRecorder(run_dir, history, validation)
+    model.fit(train_seq, epochs=int(epochs), initial_epoch=initial_epoch,
+              steps_per_epoch=steps, callbacks=[*callbacks, recorder], verbose=verbose,
+              shuffle=False)
+    return history
+
+
+# -- the [R1] recipe in one call -----------------------------------------------------------
+def compile_for_training(model: keras.Model, config: TrainingConfig | None = None) -> None:
+    """SGD with momentum 0.9 (not Nesterov), categorical cross-entropy ([R1] §2.5, SPEC §4)."""
+    config = config or TrainingConfig()
+    with model.distribute_strategy.scope():
+        model.compile(
+            optimizer=keras.optimizers.SGD(learning_rate=config.lr_max,
+                                           momentum=config.optimizer_momentum,
+                                           nesterov=config.nesterov),
+            loss=keras.losses.CategoricalCrossentropy(),
+            metrics=["accuracy"])
+
+
+def train_model(
+    model: keras.Model,
+    train_clips,
+    train_labels,
+    config: TrainingConfig,
+    run_dir: str | Path,
+    *,
+    train_rows=None,
+    validation: Validation | None = None,
+    run_config: dict[str, Any] | None = None,
+    callbacks: Iterable[keras.callbacks.Callback] = (),
+    workers: int = 1,
+    verbose: str | int = "auto",
+) -> list[dict]:
+    """Compiles, attaches SGDR + the balanced mixup generator + log + checkpoints, trains.
+
+    Build the model (and call this) inside `strategy.scope()` for tf.distribute; the
+    generator's batch of `config.batch_size` is the global batch. Rerun the same call after
+    an interruption to resume.
+    """
+    compile_for_training(model, config)
+    generator = BalancedMixupGenerator(train_clips, train_labels, config, rows=train_rows,
+                                       workers=workers)
+    schedule = SGDRScheduler(config, n_batches=generator.steps_per_epoch)
+    return fit_resumable(model, generator, run_dir, config.epochs, validation=validation,
+                         callbacks=[schedule, *callbacks],
+                         run_config=run_config if run_config is not None else {
+                             "training": dataclasses.asdict(config)},
+                         verbose=verbose)
+
+
+def read_log(path: str | Path) -> list[dict]:
+    """Reads a `training_log.csv` back as rows of floats (epoch as int)."""
+    with open(path, newline="", encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    return [{k: (int(v) if k == "epoch" else float(v)) for k, v in r.items() if v != ""}
+            for r in rows]
