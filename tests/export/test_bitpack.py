@@ -232,3 +232,19 @@ def test_wrong_magic_and_other_version(packed_file, tmp_path):
     with pytest.raises(ModelFileError, match="cannot read"):
         load_packed(tmp_path / "does_not_exist.1bit")
 
+
+
+def test_pack_command_writes_and_verifies(trained_model, tmp_path, capsys):
+    from dcase_lowcomplexity.export.__main__ import main
+
+    trained_model.save(tmp_path / "m.keras")
+    assert main([str(tmp_path / "m.keras"), str(tmp_path / "m.1bit"), "--frames", "24"]) == 0
+    out = capsys.readouterr().out
+    packed = read_packed(tmp_path / "m.1bit")
+    assert f"{packed.signs.size:,} sign bits in {packed.sign_bytes:,} bytes" in out
+    assert packed.sign_bytes == -(-packed.signs.size // 8)
+    with pytest.raises(SystemExit) as exit_info:
+        main([str(tmp_path / "missing.keras"), str(tmp_path / "x.1bit")])
+    assert exit_info.value.code == 2
+    assert "missing.keras" in capsys.readouterr().err
+    assert not (tmp_path / "x.1bit").exists()
