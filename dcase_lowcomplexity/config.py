@@ -476,3 +476,25 @@ R2_TABLE: tuple[R2System, ...] = (
 R2_TEACHER_PARAMETERS = 12_600_000  # [R2]: VGG-12 teacher, "12.6 M"
 R2_TEACHER_ACCURACY = 94.60  # [R2]: teacher development accuracy, %
 R2_CHALLENGE_BASELINE = (87.3, 450.0)  # SPEC §6: DCASE baseline accuracy %, size KB
+
+
+def demo_aclnet_config() -> AclNetConfig:
+    """AclNet with the same layer table, narrowed (width 0.125, LLF 8/32) for a 2-core CPU."""
+    return AclNetConfig(llf_filters=(8, 32), width_multiplier=0.125, embedding_dim=64)
+
+
+def demo_teacher_config() -> TeacherConfig:
+    """The VGG-12 layout (12 convs, 5 blocks) at 1/8 of the widths."""
+    return TeacherConfig(
+        block_widths=((8, 8), (16, 16), (32, 32, 32), (64, 64, 64), (64, 64)), embedding_dim=64,
+    )
+
+
+def demo_student_config() -> StudentConfig:
+    """The student layout at 1/4 of the widths; its embedding matches the demo teacher's."""
+    return StudentConfig(conv_widths=(4, 12, 64), embedding_dim=64)
+
+
+def demo_gccgram_config() -> GccGramConfig:
+    """The GCC-grams CNN at 1/4 of the widths."""
+    return GccGramConfig(widths=(16, 32, 64, 64, 128))

@@ -1,0 +1,153 @@
+"""training/pruning.py: lottery ticket — prune 19.6 %, rewind, retrain with masks ([R2], SPEC §6)."""
+import keras
+import numpy as np
+import pytest
+
+from dcase_lowcomplexity.config import R2_TABLE, AclNetConfig, LotteryTicketConfig, dcase_size_kb
+from dcase_lowcomplexity.errors import ConfigError, ModelFileError
+from dcase_lowcomplexity.models.aclnet import build_aclnet
+from dcase_lowcomplexity.training import pruning
+
+TINY = AclNetConfig(segment_samples=3200, llf_filters=(4, 8), width_multiplier=0.125,
+                    hlf_pool_after=(0, 2, 4), embedding_dim=16)
+
+
+def _tiny_model(seed=0):
+    keras.utils.set_random_seed(seed)
+    return build_aclnet(TINY)
+
+
+def _data(n=16, seed=0):
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((n, TINY.segment_samples)).astype(np.float32)
+    return x, keras.utils.to_categorical(rng.integers(0, 3, n), 3)
+
+
+def _fit(model, callbacks, epochs=2):
+    model.compile(keras.optimizers.SGD(0.05, momentum=0.9, weight_decay=1e-3),
+                  "categorical_crossentropy", jit_compile=False)
+    x, y = _data()
+    model.fit(x, y, batch_size=4, epochs=epochs, callbacks=callbacks, verbose=0, shuffle=False)
+
+
+def test_prunable_weights_are_kernels_only():
+    model = build_aclnet()
+    names = {v.path for v in pruning.prunable_weights(model)}
+    assert "llf_conv1/kernel" in names and "hlf_conv5/depthwise_kernel" in names
+    assert "hlf_conv5/pointwise_kernel" in names and "logits/kernel" in names
+    assert not any("bn" in n.split("/")[0] or n.endswith("bias") for n in names)
+    bn = sum(int(np.prod(v.shape)) for v in model.weights if "_bn/" in v.path)
+    bias = sum(int(np.prod(v.shape)) for v in model.weights if v.name == "bias")
+    assert (bn, bias) == (6336, 99)
+    assert sum(int(np.prod(v.shape)) for v in pruning.prunable_weights(model)) == 310_576
+    assert 317_011 - bn - bias == 310_576
+
+
+def test_global_mask_prunes_exactly_the_fraction_of_smallest_weights():
+    model = _tiny_model()
+    masks = pruning.magnitude_masks(model, 0.196)
+    variables = {v.path: keras.ops.convert_to_numpy(v) for v in pruning.prunable_weights(model)}
+    n = sum(m.size for m in masks.values())
+    assert sum(m.size - np.count_nonzero(m) for m in masks.values()) == round(0.196 * n)
+    pruned = np.concatenate([np.abs(variables[p])[m == 0] for p, m in masks.items()])
+    kept = np.concatenate([np.abs(variables[p])[m == 1] for p, m in masks.items()])
+    assert pruned.max() <= kept.min()
+
+
+def test_per_layer_mask_prunes_the_fraction_of_every_kernel():
+    masks = pruning.magnitude_masks(_tiny_model(), 0.25, scope="per_layer")
+    for mask in masks.values():
+        assert mask.size - np.count_nonzero(mask) == round(0.25 * mask.size)
+
+
+def test_aclnet_counts_after_pruning_19_6_percent():
+    model = build_aclnet()
+    counts = pruning.lottery_ticket_counts(model, pruning.magnitude_masks(model, 0.196))
+    assert counts["prunable"] == 310_576 and counts["pruned"] == round(0.196 * 310_576) == 60_873
+    assert counts["non_zero"] == 317_011 - 60_873 == 256_138
+    assert counts["batch_norm"] == 6336 and counts["non_zero_without_bn"] == 249_802
+    gap = counts["non_zero"] / 255_740 - 1  # [R2]: 255,740 non-zero
+    assert gap == pytest.approx(0.001556, abs=1e-5)
+    assert round(dcase_size_kb(counts["non_zero_without_bn"], 2), 2) == 487.89  # FP16 < 500 KB
+
+
+def test_r2_lottery_ticket_arithmetic():
+    lt = next(r for r in R2_TABLE if r.system == "AclNet0.5 LT")
+    pruned = 317_038 - lt.parameters
+    assert pruned == 61_298 and round(100 * pruned / 317_038, 2) == 19.33
+    # 19.6 % of the prunable weights only: ≈ 312,745 kernels, ≈ 4,293 BN/bias parameters kept
+    assert round(pruned / 0.196) == 312_745
+    assert round(dcase_size_kb(lt.parameters, 2), 2) == 499.49
+    assert 500 * 1024 // 2 == 256_000 > lt.parameters  # FP16 needs ≤ 256,000 non-zero
+
+
+def test_rewind_restores_survivors_to_their_early_values():
+    model = _tiny_model()
+    snap = pruning.RewindSnapshot(rewind_epoch=1)
+    _fit(model, [snap], epochs=3)
+    trained = pruning.snapshot_weights(model)
+    masks = pruning.magnitude_masks(model, 0.5)
+    pruning.rewind(model, snap.snapshot, masks)
+    after = pruning.snapshot_weights(model)
+    for path, value in snap.snapshot.items():
+        expected = value * masks[path] if path in masks else value
+        np.testing.assert_array_equal(after[path], expected)
+    assert any(not np.array_equal(trained[p], snap.snapshot[p]) for p in masks)
+
+
+def test_rewind_epoch_zero_keeps_the_initialisation():
+    model = _tiny_model()
+    init = pruning.snapshot_weights(model)
+    snap = pruning.RewindSnapshot(rewind_epoch=0)
+    _fit(model, [snap], epochs=1)
+    for path, value in init.items():
+        np.testing.assert_array_equal(snap.snapshot[path], value)
+
+
+def test_masks_hold_zeros_through_momentum_and_weight_decay():
+    model = _tiny_model()
+    masks = pruning.magnitude_masks(model, 0.196)
+    before = pruning.snapshot_weights(model)
+    _fit(model, [pruning.MaskCallback(masks)], epochs=2)
+    after = pruning.snapshot_weights(model)
+    for path, mask in masks.items():
+        assert np.all(after[path][mask == 0] == 0.0)
+        assert np.count_nonzero(after[path]) == np.count_nonzero(mask)
+    assert any(not np.array_equal(after[p][masks[p] == 1], before[p][masks[p] == 1])
+               for p in masks)
+
+
+def test_lottery_ticket_pipeline():
+    model = _tiny_model()
+    masks = pruning.lottery_ticket(model, _fit, LotteryTicketConfig(rewind_epoch=1))
+    counts = pruning.lottery_ticket_counts(model, masks)
+    assert counts["pruned"] == round(0.196 * counts["prunable"])
+    weights = pruning.snapshot_weights(model)
+    assert all(np.all(weights[p][m == 0] == 0) for p, m in masks.items())
+    with pytest.raises(ConfigError, match="rewind"):
+        pruning.lottery_ticket(model, lambda m, callbacks: None, LotteryTicketConfig(rewind_epoch=5))
+
+
+def test_masks_file_round_trip_and_corruption(tmp_path):
+    masks = pruning.magnitude_masks(_tiny_model(), 0.3)
+    path = tmp_path / "masks.npz"
+    pruning.save_masks(path, masks)
+    loaded = pruning.load_masks(path)
+    assert list(loaded) == list(masks)
+    assert all(np.array_equal(loaded[p], masks[p]) for p in masks)
+    assert [p.name for p in tmp_path.iterdir()] == ["masks.npz"]  # no temp file left
+    path.write_bytes(path.read_bytes()[:100])
+    with pytest.raises(ModelFileError, match="masks.npz"):
+        pruning.load_masks(path)
+    with pytest.raises(ModelFileError, match="missing.npz"):
+        pruning.load_masks(tmp_path / "missing.npz")
+
+
+def test_bad_options():
+    model = _tiny_model()
+    with pytest.raises(ConfigError):
+        pruning.magnitude_masks(model, 1.0)
+    with pytest.raises(ConfigError):
+        pruning.magnitude_masks(model, 0.2, scope="layerwise")
+    with pytest.raises(ConfigError):
+        pruning.apply_masks(model, {"nope/kernel": np.zeros(3)})
