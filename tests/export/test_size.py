@@ -184,6 +184,7 @@ def test_command_demo_config_and_files(capsys, tmp_path):
     # Width 8: per path 144 + 4·576 + 1,152 + 3·2,304 + 4,608 + 3·9,216 + 18,432 + 3·36,864
     # = 171,792; head 3·3·64·32 + 32·3 = 18,528.
     assert expected.total_parameters == 2 * 171_792 + 18_528 == 362_112
+    assert round(expected.size_kb, 2) == 44.20
     save_packed(demo, tmp_path / "demo.1bit")
     assert main([str(tmp_path / "demo.1bit")]) == 0
     assert f"| **total** | | {expected.total_parameters:,} |" in capsys.readouterr().out
