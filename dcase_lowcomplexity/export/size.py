@@ -27,8 +27,11 @@ from pathlib import Path
 import keras
 import numpy as np
 
+from dcase_lowcomplexity.config import PaperConfig, demo_config
 from dcase_lowcomplexity.errors import ConfigError, ModelFileError, cli_errors
+from dcase_lowcomplexity.export.bitpack import MAGIC, load_packed
 from dcase_lowcomplexity.layers import BinaryConv2D
+from dcase_lowcomplexity.models.binary_resnet import build_binary_resnet
 
 KB = 1024  # DCASE: 1 KB = 1024 bytes
 STORAGE_BITS = {"binary": 1, "int8": 8, "float16": 16, "float32": 32}
@@ -135,7 +138,7 @@ def _leaf_layers(model, prefix=""):
             yield f"{prefix}{layer.name}", layer
 
 
-def _rows(name: str, kind: str, weights, one_bit_ids: set, storage: str | None) -> list[SizeRow]:
+def _rows(name: str, kind: str, weights, one_bit_ids: set, storage) -> list[SizeRow]:
     """One row per storage width among `weights` (a layer normally has a single one)."""
     groups: dict[int, list] = {}
     for weight in weights:
@@ -204,8 +207,6 @@ def _register_package_layers() -> None:
 
 def load_model_file(path: str | Path) -> keras.Model:
     """A `.keras` file (loaded with safe_mode=True) or a packed one-bit file."""
-    from dcase_lowcomplexity.export.bitpack import MAGIC, load_packed
-
     path = Path(path)
     try:
         with open(path, "rb") as f:
@@ -242,9 +243,6 @@ def main(argv: list[str] | None = None) -> int:
         if args.model_file:
             model = load_model_file(args.model_file)
         else:
-            from dcase_lowcomplexity.config import PaperConfig, demo_config
-            from dcase_lowcomplexity.models.binary_resnet import build_binary_resnet
-
             config = PaperConfig() if args.config == "paper" else demo_config()
             model = build_binary_resnet(config.model)
         print(model_size_report(model, storage=args.storage).to_markdown())

@@ -170,7 +170,8 @@ def test_flipped_byte(packed_file, tmp_path):
         assert str(bad) in str(err.value)
 
 
-@pytest.mark.parametrize("tamper", ["shape", "offset", "name", "kind", "bit_count", "config", "extra"])
+@pytest.mark.parametrize(
+    "tamper", ["shape", "offset", "name", "kind", "bit_count", "config", "extra"])
 def test_tampered_table_with_valid_checksum(packed_file, tmp_path, tamper):
     header, rest = _split(packed_file.read_bytes())
     table = header["table"]

@@ -18,8 +18,8 @@ NARROW = ModelConfig(num_filters=8, head_width=32)
 
 def _dense_model(inputs: int, dtype="float32") -> keras.Model:
     """A Dense(1) model with `inputs + 1` parameters, all set non-zero."""
-    model = keras.Sequential([keras.Input((inputs,)), keras.layers.Dense(1, dtype=dtype, name="dense")],
-                             name=f"dense_{inputs}")
+    model = keras.Sequential(
+        [keras.Input((inputs,)), keras.layers.Dense(1, dtype=dtype, name="dense")])
     layer = model.layers[0]
     layer.set_weights([np.full((inputs, 1), 0.25), np.full((1,), 0.5)])
     return model
