@@ -5,15 +5,10 @@ import numpy as np
 import pytest
 from sklearn import metrics as skm
 
+from scoring_cases import FIGURE2
+
 from dcase_lowcomplexity.errors import ConfigError
 from dcase_lowcomplexity.evaluation import metrics as m
-
-# [R1] Figure 2 rebuilt: fold-1 evaluate counts 1297 / 1604 / 1284 (SPEC §1) and per-class
-# accuracies 94.7 / 97.8 / 98.9 % → 1228 / 1569 / 1270 correct. The off-diagonal split is our
-# choice (it changes neither accuracy): rows are true classes.
-FIGURE2 = np.array([[1228, 42, 27],
-                    [25, 1569, 10],
-                    [8, 6, 1270]])
 
 
 def test_hand_made_confusion_and_accuracies():
