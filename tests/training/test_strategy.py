@@ -24,6 +24,7 @@ def two_device_report():
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
+@pytest.mark.slow
 def test_mirrored_step_equals_single_device_step(two_device_report):
     assert two_device_report["replicas"] == 2
     plain = two_device_report["None"]
@@ -31,6 +32,7 @@ def test_mirrored_step_equals_single_device_step(two_device_report):
     assert plain["max_diff"] < 1e-5  # … identically on 1 and 2 devices (global batch 32)
 
 
+@pytest.mark.slow
 def test_batch_norm_needs_synchronized_statistics_across_replicas(two_device_report):
     # Per-replica BN sees 16 clips each: a different step. synchronized=True restores it.
     assert two_device_report["per_replica"]["max_diff"] > 1e-4
