@@ -1,0 +1,169 @@
+"""export/tflite.py: FP16 and full-integer INT8 export, LiteRT inference, sizes ([R2], SPEC §6)."""
+import math
+
+import keras
+import numpy as np
+import pytest
+
+from dcase_lowcomplexity.config import (
+    R2_TABLE, R2_TEACHER_ACCURACY, R2_TEACHER_PARAMETERS, AclNetConfig, StudentConfig,
+    dcase_size_kb,
+)
+from dcase_lowcomplexity.errors import ConfigError, ModelFileError
+from dcase_lowcomplexity.export import tflite
+from dcase_lowcomplexity.export.size import model_size_report
+from dcase_lowcomplexity.models.aclnet import build_aclnet
+from dcase_lowcomplexity.models.student import build_student
+
+TINY = AclNetConfig(segment_samples=3200, llf_filters=(4, 8), width_multiplier=0.25,
+                    hlf_pool_after=(0, 2, 4), embedding_dim=16, bn_momentum=0.0)
+
+# ---------------------------------------------------------------- [R2] size arithmetic
+
+
+def _row(system):
+    return next(r for r in R2_TABLE if r.system == system)
+
+
+def test_r2_table_holds_the_report_numbers():
+    assert [(r.system, r.parameters, r.storage, r.size_kb, r.accuracy) for r in R2_TABLE] == [
+        ("AclNet0.5 INT8", 317_038, "int8", 309.60, 90.94),
+        ("AclNet0.5 LT", 255_740, "float16", 499.49, 91.47),
+        ("Student CNN (KD)", 252_713, "float16", 493.58, 90.35),
+        ("GCC-grams CNN", 252_491, "float16", 493.15, 91.23),
+    ]
+    assert _row("AclNet0.5 INT8").fp32_accuracy == 91.52
+    assert (R2_TEACHER_PARAMETERS, R2_TEACHER_ACCURACY) == (12_600_000, 94.60)
+
+
+def test_dcase_size_arithmetic_of_each_system():
+    int8 = _row("AclNet0.5 INT8")
+    assert int8.computed_size_kb == 317_038 / 1024
+    assert round(int8.computed_size_kb, 2) == 309.61  # [R2] truncates:
+    assert math.floor(int8.computed_size_kb * 100) / 100 == 309.60
+    assert round(dcase_size_kb(317_038, 4), 2) == 1238.43
+    for system in ("AclNet0.5 LT", "Student CNN (KD)", "GCC-grams CNN"):
+        assert round(_row(system).computed_size_kb, 2) == _row(system).size_kb
+    assert round(dcase_size_kb(252_713, 4), 2) == 987.16  # [R2] prints 978.16: a typo
+    assert "978.16" in _row("Student CNN (KD)").note
+    assert all(r.computed_size_kb < 500 for r in R2_TABLE)  # the DCASE 500 KB limit
+
+
+def test_size_report_of_our_aclnet():
+    model = build_aclnet()
+    report = model_size_report(model, storage="int8")
+    assert report.bn_parameters_excluded == 6336
+    assert report.total_parameters == 317_011 - 6336 == 310_675
+    assert report.size_kb == report.non_zero_parameters / 1024
+    # [R2] counts every parameter (batch norm included): 317,038 → 309.60 KB; ours 309.58 KB.
+    assert round(dcase_size_kb(model.count_params(), 1), 2) == 309.58
+
+
+# ---------------------------------------------------------------- conversion and inference
+
+
+def _tiny_model(calibration):
+    keras.utils.set_random_seed(0)
+    model = build_aclnet(TINY)
+    model(calibration, training=True)  # bn_momentum 0: moving statistics = these batch ones
+    logits = model.get_layer("logits")
+    kernel, bias = logits.get_weights()
+    logits.set_weights([kernel * 3.0, bias])  # spread the probabilities: argmax means something
+    return model
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory):
+    rng = np.random.default_rng(0)
+    calib = rng.standard_normal((64, TINY.segment_samples)).astype(np.float32)
+    model = _tiny_model(calib)
+    test = rng.standard_normal((40, TINY.segment_samples)).astype(np.float32)
+    folder = tmp_path_factory.mktemp("tflite")
+    paths = {
+        "int8": tflite.convert_int8(model, calib, folder / "int8.tflite"),
+        "int8_float_io": tflite.convert_int8(model, calib, folder / "f.tflite", io_dtype="float32"),
+        "fp16": tflite.convert_fp16(model, folder / "fp16.tflite"),
+    }
+    return model, test, paths, folder
+
+
+def _weights(path):
+    return [t for t in tflite.tflite_tensors(path) if t.constant and len(t.shape) >= 2]
+
+
+def test_int8_file_stores_int8_weights_and_int8_io(exported):
+    _, _, paths, _ = exported
+    weights = _weights(paths["int8"])
+    assert len(weights) >= 9  # LLF 2 + HLF 3 + 2 separable × 2 + embedding 2 + logits
+    assert {t.dtype for t in weights} == {"int8"}
+    assert not [t for t in tflite.tflite_tensors(paths["int8"]) if t.constant
+                and t.dtype == "float32"]
+    model = tflite.TFLiteModel(paths["int8"])
+    assert (model.input_dtype, model.output_dtype) == (np.int8, np.int8)
+    assert model.input_shape == (TINY.segment_samples,)
+
+
+def test_int8_predictions_agree_with_the_float_model(exported):
+    model, x, paths, _ = exported
+    reference = model.predict(x, verbose=0)
+    assert reference.max(axis=1).mean() > 0.75  # not a near-uniform model
+    for key in ("int8", "int8_float_io"):
+        probs = tflite.TFLiteModel(paths[key]).predict(x)
+        assert probs.shape == (40, 3) and probs.dtype == np.float32
+        assert np.mean(probs.argmax(1) == reference.argmax(1)) >= 0.9
+        assert np.abs(probs - reference).mean() < 0.04
+        assert np.abs(probs - reference).max() < 0.2
+    assert tflite.TFLiteModel(paths["int8_float_io"]).input_dtype == np.float32
+    assert {t.dtype for t in _weights(paths["int8_float_io"])} == {"int8"}
+
+
+def test_fp16_file_stores_float16_weights_and_matches(exported):
+    model, x, paths, _ = exported
+    assert {t.dtype for t in _weights(paths["fp16"])} == {"float16"}
+    probs = tflite.TFLiteModel(paths["fp16"]).predict(x)
+    np.testing.assert_allclose(probs, model.predict(x, verbose=0), atol=1e-2)
+
+
+def test_predict_is_independent_of_the_batch_size(exported):
+    _, x, paths, _ = exported
+    model = tflite.TFLiteModel(paths["int8"])
+    np.testing.assert_array_equal(model.predict(x[:7], batch_size=3), model.predict(x[:7]))
+    with pytest.raises(ConfigError):
+        model.predict(x[:, :100])
+
+
+def test_writes_are_atomic(exported):
+    _, _, _, folder = exported
+    assert sorted(p.name for p in folder.iterdir()) == ["f.tflite", "fp16.tflite", "int8.tflite"]
+
+
+def test_export_sizes_reports_dcase_and_file_sizes(exported):
+    model, _, paths, _ = exported
+    sizes = tflite.export_sizes(model, paths["int8"], "int8")
+    report = model_size_report(model, storage="int8")
+    assert sizes.dcase_kb == report.size_kb == report.non_zero_parameters / 1024
+    assert sizes.file_bytes == paths["int8"].stat().st_size
+    assert sizes.file_kb > sizes.dcase_kb  # graph, int32 biases, scales
+    fp16 = tflite.export_sizes(model, paths["fp16"], "float16")
+    assert fp16.dcase_kb == report.non_zero_parameters * 2 / 1024
+
+
+@pytest.mark.parametrize("damage", ["truncate", "garbage", "flip"])
+def test_corrupt_tflite_is_a_model_file_error(exported, tmp_path, damage):
+    data = exported[2]["int8"].read_bytes()
+    bad = {"truncate": data[: len(data) // 2], "garbage": b"not a model" * 50,
+           "flip": data[:64] + bytes(b ^ 0xFF for b in data[64:400]) + data[400:]}[damage]
+    path = tmp_path / "broken.tflite"
+    path.write_bytes(bad)
+    with pytest.raises(ModelFileError, match="broken.tflite"):
+        tflite.TFLiteModel(path)
+    with pytest.raises(ModelFileError, match="missing.tflite"):
+        tflite.TFLiteModel(tmp_path / "missing.tflite")
+
+
+def test_variable_length_models_need_an_input_shape(tmp_path):
+    model = build_student(StudentConfig(input_bins=16, conv_widths=(4, 4, 8), embedding_dim=8))
+    with pytest.raises(ConfigError, match="input_shape"):
+        tflite.convert_fp16(model, tmp_path / "s.tflite")
+    with pytest.raises(ConfigError):
+        tflite.convert_int8(model, np.zeros((2, 16, 20, 1)), tmp_path / "s.tflite", io_dtype="uint8")
