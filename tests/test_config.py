@@ -43,5 +43,7 @@ def test_classes_and_cities():
 def test_config_round_trip():
     c = demo_config(seed=3)
     assert PaperConfig.from_dict(c.to_dict()) == c
-    assert c.training.sgdr_cycle_lengths == (4, 8)
+    assert c.training.sgdr_cycle_lengths == (2, 4, 8, 16)
+    assert c.features.n_frames == 141 == c.inference.frames
+    assert c.training.train_frames < c.features.n_frames
     assert PaperConfig().inference.channel_swap_average is True
