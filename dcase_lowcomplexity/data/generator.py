@@ -105,7 +105,9 @@ class BalancedMixupGenerator(keras.utils.PyDataset):
         num_classes: number of classes (3 for Task 1b).
         seed: overrides `config.seed`.
         start_epoch: 0-based epoch index of stream item 0 (the `initial_epoch` of `fit`).
-        workers, use_multiprocessing, max_queue_size: passed to `keras.utils.PyDataset`.
+        workers, use_multiprocessing, max_queue_size: passed to `keras.utils.PyDataset`
+            (batches are independent, so threads may build them in any order; keep
+            use_multiprocessing=False with an open HDF5 store).
     """
 
     def __init__(
@@ -157,6 +159,8 @@ class BalancedMixupGenerator(keras.utils.PyDataset):
                               fix="take rows from the same feature store as the clips")
         if cfg.mixup_alpha < 0 or not 0 <= cfg.channel_swap_prob <= 1 or cfg.batch_size < 1:
             raise ConfigError("need mixup_alpha ≥ 0, 0 ≤ channel_swap_prob ≤ 1, batch_size ≥ 1")
+        if self.seed < 0:
+            raise ConfigError(f"seed must be ≥ 0, got {self.seed}")
 
     def _check_shapes(self) -> None:
         if len(self.clip_shape) != 3:

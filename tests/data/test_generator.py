@@ -216,7 +216,24 @@ def test_unbalanced_option_shuffles_all_clips():
     (np.repeat([0, 1, 2], 10), TrainingConfig(), "gives no batch"),
     (np.repeat([0, 1, 3], 40), TrainingConfig(), "labels must lie in"),
     (np.repeat([0, 1, 2], 40), TrainingConfig(train_frames=500), "exceeds the clips' 469"),
+    (np.repeat([0, 1, 2], 40), TrainingConfig(seed=-1), "seed must be ≥ 0"),
 ])
 def test_bad_inputs_raise_config_error(labels, config, message):
     with pytest.raises(ConfigError, match=message):
         BalancedMixupGenerator(ZeroClips(len(labels)), labels, config)
+
+
+def test_batches_built_by_threads_in_any_order_equal_sequential_ones():
+    from concurrent.futures import ThreadPoolExecutor
+
+    rng = np.random.default_rng(4)
+    labels = np.repeat([0, 1, 2], [12, 15, 13])
+    values = rng.normal(size=(len(labels), 3, 469, 2)).astype(np.float32)
+    gen = small_generator(values, labels, seed=9)
+    items = list(range(3 * gen.steps_per_epoch))  # three epochs of the stream
+    sequential = [gen[i] for i in items]
+    with ThreadPoolExecutor(4) as pool:
+        shuffled = list(pool.map(lambda i: (i, gen[i]), rng.permutation(items)))
+    for i, (x, y) in shuffled:
+        np.testing.assert_array_equal(x, sequential[i][0])
+        np.testing.assert_array_equal(y, sequential[i][1])
