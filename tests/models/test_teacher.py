@@ -1,0 +1,54 @@
+"""models/teacher.py: the VGG-12 teacher of [R2] (SPEC §6), ≈ 12.6 M parameters."""
+import keras
+import numpy as np
+import pytest
+
+from dcase_lowcomplexity.config import R2_TEACHER_PARAMETERS, TeacherConfig, demo_teacher_config
+from dcase_lowcomplexity.errors import ConfigError
+from dcase_lowcomplexity.models.teacher import build_teacher
+
+
+@pytest.fixture(scope="module")
+def model():
+    return build_teacher()
+
+
+def test_parameter_count_and_gap_to_r2(model):
+    assert R2_TEACHER_PARAMETERS == 12_600_000
+    assert model.count_params() == 12_629_059
+    gap = model.count_params() / R2_TEACHER_PARAMETERS - 1
+    assert gap == pytest.approx(0.002306, abs=1e-6)  # +0.23 %: "12.6 M" to 3 digits
+    assert round(model.count_params() / 1e6, 1) == 12.6
+
+
+def test_twelve_convs_from_64_to_512_channels(model):
+    convs = [layer for layer in model.layers if isinstance(layer, keras.layers.Conv2D)]
+    assert [c.filters for c in convs] == [64, 64, 128, 128, 256, 256, 256, 512, 512, 512, 512, 512]
+    assert all(c.kernel_size == (3, 3) for c in convs)
+    bns = [layer for layer in model.layers if isinstance(layer, keras.layers.BatchNormalization)]
+    assert len(bns) == 12 and sum(b.count_params() for b in bns) == 14_848
+    assert isinstance(model.get_layer("average_pool"), keras.layers.GlobalAveragePooling2D)
+    assert tuple(model.get_layer("embedding").output.shape[1:]) == (512,)
+    assert model.get_layer("embedding").count_params() == 512 * 512 + 512
+    assert model.get_layer("logits").count_params() == 512 * 3 + 3
+
+
+def test_takes_64_band_log_mels(model):
+    x = np.random.default_rng(0).standard_normal((1, 64, 100, 1)).astype(np.float32)
+    probs = model.predict(x, verbose=0)
+    assert probs.shape == (1, 3) and probs.sum() == pytest.approx(1.0, abs=1e-5)
+
+
+def test_safe_mode_round_trip(tmp_path):
+    model = build_teacher(demo_teacher_config())  # same layer types, 1/8 of the widths
+    assert model.count_params() == 199_243
+    x = np.random.default_rng(1).standard_normal((2, 64, 64, 1)).astype(np.float32)
+    path = tmp_path / "teacher.keras"
+    model.save(path)
+    loaded = keras.models.load_model(path, safe_mode=True)
+    np.testing.assert_array_equal(loaded.predict(x, verbose=0), model.predict(x, verbose=0))
+
+
+def test_too_many_pools_is_a_config_error():
+    with pytest.raises(ConfigError):
+        build_teacher(TeacherConfig(input_bins=8))
