@@ -167,3 +167,16 @@ def test_variable_length_models_need_an_input_shape(tmp_path):
         tflite.convert_fp16(model, tmp_path / "s.tflite")
     with pytest.raises(ConfigError):
         tflite.convert_int8(model, np.zeros((2, 16, 20, 1)), tmp_path / "s.tflite", io_dtype="uint8")
+
+
+def test_command_line_converts_a_saved_model(exported, tmp_path, capsys):
+    model = exported[0]
+    model_path = tmp_path / "m.keras"
+    model.save(model_path)
+    out = tmp_path / "m.tflite"
+    assert tflite.main([str(model_path), str(out), "--storage", "float16"]) == 0
+    table = capsys.readouterr().out
+    assert out.is_file() and "| m.keras | float16 |" in table
+    with pytest.raises(SystemExit) as stop:
+        tflite.main([str(model_path), str(out), "--storage", "int8"])  # no calibration data
+    assert stop.value.code == 2
