@@ -1,0 +1,63 @@
+#!/usr/bin/env python
+"""Extracts the log-mel features of a TAU 2020 3Class folder into an HDF5 store (SPEC §2).
+
+    python data_prep/extract_features.py DATASET_DIR STORE.h5 [--workers N]
+        [--dtype float32|float16] [--on-error raise|skip]
+
+DATASET_DIR is the development folder (every file of meta.csv, in meta.csv order) or the
+evaluation folder (audio/0.wav …). The store holds (N, 256, 469, 2) log-mel clips, one per
+HDF5 chunk. Interrupted (Ctrl-C, kill -9, power off of the process)? Rerun the same
+command: it resumes and the finished store is identical to an uninterrupted one.
+See docs/data.md.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from dcase_lowcomplexity.config import FeatureConfig
+from dcase_lowcomplexity.data.dataset import TauDataset, load_evaluation_set
+from dcase_lowcomplexity.data.store import FeatureStore, extract_features
+from dcase_lowcomplexity.errors import cli_errors
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("dataset_dir", type=Path, help="development or evaluation folder")
+    parser.add_argument("store", type=Path, help="output HDF5 store, e.g. features/fold.h5")
+    parser.add_argument("--workers", type=int, default=None,
+                        help=f"worker processes (default: all {os.cpu_count()} cores)")
+    parser.add_argument("--dtype", choices=("float32", "float16"), default="float32",
+                        help="storage type (float16 halves the disk space; reads are float32)")
+    parser.add_argument("--on-error", choices=("raise", "skip"), default="raise",
+                        help="bad audio: stop with its name (raise) or leave it out and list "
+                             "it in STORE.h5.skipped.csv (skip)")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    return parser.parse_args(argv)
+
+
+def file_list(dataset_dir: Path, check_audio: bool) -> list[str]:
+    """meta.csv files of a development folder, or the listing of an evaluation folder."""
+    meta = dataset_dir / "meta.csv"
+    if meta.is_file() and meta.read_text(encoding="utf-8-sig").split("\n", 1)[0] != "filename":
+        return list(TauDataset(dataset_dir, check_audio=check_audio).table["filename"])
+    return list(load_evaluation_set(dataset_dir, check_audio=check_audio)["filename"])
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    with cli_errors():
+        filenames = file_list(args.dataset_dir, check_audio=args.on_error == "raise")
+        path = extract_features(args.dataset_dir, filenames, args.store, FeatureConfig(),
+                                dtype=args.dtype, workers=args.workers,
+                                on_error=args.on_error, progress=not args.quiet)
+        with FeatureStore.open(path) as store:
+            skipped = f", {len(store.skipped)} skipped (see {path}.skipped.csv)" if store.skipped else ""
+            print(f"{path}: {len(store)} clips of {store.feature_config.shape} {store.dtype}{skipped}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,369 @@
+"""The HDF5 feature store: one (N, 256, 469, 2) array, one clip per chunk (SPEC §2).
+
+C1 saved one float32 array per split with np.save and loaded it whole (≈ 6.9 GB for the
+development set). Here the log-mel features live in an HDF5 file read one clip at a time:
+
+    /features   (N, n_mels, n_frames, channels) float32 (or float16), chunks (1, …)
+    /filenames  (N,) UTF-8, 'audio/….wav' as in meta.csv
+    attributes  format, package_version, dtype, n_clips, complete, skipped (JSON),
+                feature_config (JSON) and one `feature.<field>` per FeatureConfig field,
+                created_utc / completed_utc (timing: the only attributes that vary)
+
+`StoreWriter` makes it resumable: it writes into `STORE.h5.partial`, whose chunks are all
+allocated when it is created (so writing a clip never changes HDF5 metadata and a SIGKILL
+cannot corrupt the file structure), records each clip in the journal
+`STORE.h5.partial.journal` only after its data is flushed, and renames the partial file to
+`STORE.h5` (os.replace) only when every clip is done. `FeatureStore.open` refuses anything
+else. `extract_features` (implemented in data/extraction.py) drives it with a pool of
+workers computing features and this process as the one writer.
+"""
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import json
+import os
+import zlib
+from pathlib import Path
+
+import h5py
+import numpy as np
+
+from dcase_lowcomplexity import __version__
+from dcase_lowcomplexity.config import FeatureConfig
+from dcase_lowcomplexity.errors import StoreError
+
+FORMAT = "dcase_lowcomplexity.features/1"
+DTYPES = ("float32", "float16")
+TIMING_ATTRIBUTES = ("created_utc", "completed_utc")
+_VERIFY_TAIL = 16  # journal entries re-checked on resume (only the last writes can be torn)
+
+
+def partial_path(path: str | Path) -> Path:
+    return Path(f"{path}.partial")
+
+
+def journal_path(path: str | Path) -> Path:
+    return Path(f"{path}.partial.journal")
+
+
+def skipped_report_path(path: str | Path) -> Path:
+    return Path(f"{path}.skipped.csv")
+
+
+def _finish_fix(path: Path) -> str:
+    return (f"rerun data_prep/extract_features.py DATASET_DIR {path} (same options) to finish "
+            "it; extraction resumes where it stopped")
+
+
+def _now() -> str:
+    return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+
+
+def config_attributes(config: FeatureConfig) -> dict[str, object]:
+    """Every FeatureConfig field as an HDF5 attribute (None written as "none")."""
+    fields = dataclasses.asdict(config)
+    attrs = {f"feature.{k}": ("none" if v is None else v) for k, v in fields.items()}
+    attrs["feature_config"] = json.dumps(fields, sort_keys=True)
+    return attrs
+
+
+def config_differences(found: FeatureConfig, expected: FeatureConfig) -> list[str]:
+    a, b = dataclasses.asdict(found), dataclasses.asdict(expected)
+    return [f"{k}={a[k]!r} (expected {b[k]!r})" for k in b if a.get(k) != b[k]]
+
+
+def _read_header(f: h5py.File, path: Path) -> tuple[FeatureConfig, list[str], str]:
+    """(feature config, filenames, dtype) of an open store, or StoreError if malformed."""
+    try:
+        if f.attrs["format"] != FORMAT:
+            raise StoreError(f"format {f.attrs['format']!r}, expected {FORMAT!r}.", path=path,
+                             fix="re-extract it with data_prep/extract_features.py")
+        config = FeatureConfig(**json.loads(f.attrs["feature_config"]))
+        filenames = [n.decode() if isinstance(n, bytes) else n for n in f["filenames"][()]]
+        features = f["features"]
+    except (KeyError, TypeError, ValueError) as err:
+        raise StoreError(f"is not a feature store of this package ({err}).", path=path,
+                         fix="re-extract it with data_prep/extract_features.py") from None
+    if features.shape != (len(filenames), *config.shape):
+        raise StoreError(f"features have shape {features.shape}, expected "
+                         f"{(len(filenames), *config.shape)}.", path=path,
+                         fix="delete it and re-extract with data_prep/extract_features.py")
+    return config, filenames, str(features.dtype)
+
+
+class FeatureStore:
+    """Read side: clips are read one chunk at a time; the file is opened lazily per process
+    (a forked or spawned reader reopens it), so readers never hold the whole array."""
+
+    def __init__(self, path: Path, feature_config: FeatureConfig, filenames: list[str],
+                 dtype: str, skipped: list[dict]):
+        self.path = path
+        self.feature_config = feature_config
+        self.filenames = filenames
+        self.dtype = dtype
+        self.skipped = skipped
+        self._index = {name: i for i, name in enumerate(filenames)}
+        self._file: h5py.File | None = None
+        self._pid: int | None = None
+
+    @classmethod
+    def open(cls, path: str | Path, expected: FeatureConfig | None = None) -> "FeatureStore":
+        """Opens a finished store; StoreError if incomplete or made with other parameters."""
+        path = Path(path)
+        if path.name.endswith(".partial") or (not path.exists() and partial_path(path).exists()):
+            final = Path(str(path)[: -len(".partial")]) if path.name.endswith(".partial") else path
+            raise StoreError("the feature store is incomplete (extraction was interrupted).",
+                             path=path, fix=_finish_fix(final))
+        if not path.is_file():
+            raise StoreError("feature store not found.", path=path,
+                             fix=f"create it with data_prep/extract_features.py DATASET_DIR {path}")
+        try:
+            with h5py.File(path, "r") as f:
+                if not bool(f.attrs.get("complete", False)):
+                    raise StoreError("the feature store is incomplete.", path=path,
+                                     fix=_finish_fix(path))
+                config, filenames, dtype = _read_header(f, path)
+                skipped = json.loads(f.attrs.get("skipped", "[]"))
+        except OSError as err:
+            raise StoreError(f"is not a readable HDF5 file ({err}).", path=path,
+                             fix="delete it and re-extract with data_prep/extract_features.py") from None
+        if expected is not None and config != expected:
+            raise StoreError(
+                "was made with other feature parameters: "
+                + ", ".join(config_differences(config, expected)) + ".", path=path,
+                fix="extract a new store with the parameters you need (stores are never mixed)")
+        return cls(path, config, filenames, dtype, skipped)
+
+    # -- lazy, per-process handle ----------------------------------------------------------
+    def _features(self) -> h5py.Dataset:
+        if self._file is None or self._pid != os.getpid():
+            # One chunk of cache is enough: each clip is read once per request.
+            chunk_bytes = int(np.prod(self.feature_config.shape)) * np.dtype(self.dtype).itemsize
+            self._file = h5py.File(self.path, "r", rdcc_nbytes=chunk_bytes + 4096)
+            self._pid = os.getpid()
+        return self._file["features"]
+
+    def __getstate__(self) -> dict:
+        state = self.__dict__.copy()
+        state["_file"], state["_pid"] = None, None
+        return state
+
+    def __len__(self) -> int:
+        return len(self.filenames)
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return (len(self), *self.feature_config.shape)
+
+    def __getitem__(self, i: int) -> np.ndarray:
+        """Clip i as (n_mels, n_frames, channels) float32."""
+        i = int(i)
+        if not -len(self) <= i < len(self):
+            raise IndexError(f"clip {i} out of range for a store of {len(self)} clips")
+        return self.read_batch([i % len(self)])[0]
+
+    def read_batch(self, indices) -> np.ndarray:
+        """Clips `indices` (any order, repeats allowed) as (n, …) float32."""
+        indices = np.asarray(indices, dtype=np.int64).reshape(-1)
+        if indices.size and (indices.min() < 0 or indices.max() >= len(self)):
+            raise IndexError(f"indices outside [0, {len(self)}) for {self.path}")
+        features = self._features()
+        out = np.empty((len(indices), *self.feature_config.shape), dtype=np.float32)
+        for j, i in enumerate(indices):
+            if self.dtype == "float32":
+                features.read_direct(out, np.s_[i], np.s_[j])
+            else:
+                out[j] = features[i]
+        return out
+
+    def index_of(self, filenames) -> np.ndarray:
+        """Row of each file name ('audio/….wav') as int64; StoreError for unknown names."""
+        names = [filenames] if isinstance(filenames, str) else list(filenames)
+        unknown = [n for n in names if n not in self._index]
+        if unknown:
+            raise StoreError(
+                f"{len(unknown)} file(s) are not in the store, e.g. {unknown[0]!r}.",
+                path=self.path,
+                fix="extract the store from the same dataset folder (skipped files are listed "
+                    f"in {skipped_report_path(self.path).name})")
+        return np.fromiter((self._index[n] for n in names), dtype=np.int64, count=len(names))
+
+    def close(self) -> None:
+        if self._file is not None and self._pid == os.getpid():
+            self._file.close()
+        self._file, self._pid = None, None
+
+    def __enter__(self) -> "FeatureStore":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"FeatureStore({str(self.path)!r}, {len(self)} clips, {self.dtype})"
+
+
+class StoreWriter:
+    """Write side: a preallocated partial store plus a completion journal (resumable)."""
+
+    def __init__(self, path: Path, filenames: list[str], config: FeatureConfig, dtype: str,
+                 done: set[int]):
+        self.path, self.filenames, self.config, self.dtype = path, filenames, config, dtype
+        self.done = done
+        self._file = h5py.File(partial_path(path), "r+", rdcc_nbytes=0)  # no write cache
+        self._journal = os.open(journal_path(path), os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+
+    @classmethod
+    def open(cls, path: str | Path, filenames, config: FeatureConfig = FeatureConfig(),
+             dtype: str = "float32") -> "StoreWriter | None":
+        """Starts or resumes the store at `path`; None if it is already finished."""
+        path, filenames = Path(path), list(filenames)
+        if dtype not in DTYPES:
+            raise StoreError(f"unsupported dtype {dtype!r}.", path=path,
+                             fix=f"use one of {', '.join(DTYPES)}")
+        if path.exists():
+            _check_finished(path, filenames, config, dtype)
+            return None
+        done = _resume(path, filenames, config, dtype)
+        if done is None:
+            _create_partial(path, filenames, config, dtype)
+            done = set()
+        return cls(path, filenames, config, dtype, done)
+
+    def write(self, index: int, features: np.ndarray) -> None:
+        """Stores clip `index`, then journals it (data flushed first: a kill loses ≤ 1 clip)."""
+        data = np.ascontiguousarray(features, dtype=self.dtype)
+        self._file["features"][index] = data
+        self._file.flush()
+        os.write(self._journal, f"{index} {zlib.crc32(data.tobytes()):08x}\n".encode())
+        self.done.add(index)
+
+    def finish(self, skipped: list[dict] | None = None) -> Path:
+        """Marks the store complete and moves it to `path` (compacting out skipped clips)."""
+        skipped = skipped or []
+        left_out = {s["filename"] for s in skipped}
+        keep = [i for i, name in enumerate(self.filenames) if name not in left_out]
+        missing = [i for i in keep if i not in self.done]
+        if missing:
+            raise StoreError(f"{len(missing)} clip(s) were never written, e.g. "
+                             f"{self.filenames[missing[0]]!r}.", path=partial_path(self.path),
+                             fix=_finish_fix(self.path))
+        attrs = {"complete": True, "skipped": json.dumps(skipped), "completed_utc": _now()}
+        if skipped:
+            self._file.close()
+            _compact(partial_path(self.path), self.path, keep, attrs)
+            partial_path(self.path).unlink()
+        else:
+            self._file.attrs.update(attrs)
+            self._file.close()
+            os.replace(partial_path(self.path), self.path)
+        self.close()
+        journal_path(self.path).unlink(missing_ok=True)
+        return self.path
+
+    def close(self) -> None:
+        if self._file:
+            self._file.close()
+        if self._journal is not None:
+            os.close(self._journal)
+            self._journal = None
+
+
+def _check_finished(path: Path, filenames: list[str], config: FeatureConfig, dtype: str) -> None:
+    store = FeatureStore.open(path, expected=config)
+    if store.dtype != dtype:
+        raise StoreError(f"exists with dtype {store.dtype}, not {dtype}.", path=path,
+                         fix="choose another store path, or delete this store to re-extract")
+    wanted = [n for n in filenames if n not in {s["filename"] for s in store.skipped}]
+    if store.filenames != wanted:
+        raise StoreError("exists with another list of files.", path=path,
+                         fix="choose another store path, or delete this store to re-extract")
+
+
+def _create_partial(path: Path, filenames: list[str], config: FeatureConfig, dtype: str) -> None:
+    """A new partial store whose chunks are all allocated now (raw writes only, later)."""
+    journal_path(path).unlink(missing_ok=True)
+    tmp = Path(f"{partial_path(path)}.tmp")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    dcpl = h5py.h5p.create(h5py.h5p.DATASET_CREATE)
+    dcpl.set_alloc_time(h5py.h5d.ALLOC_TIME_EARLY)
+    with h5py.File(tmp, "w") as f:
+        f.create_dataset("features", shape=(len(filenames), *config.shape), dtype=dtype,
+                         chunks=(1, *config.shape), dcpl=dcpl, track_times=False,
+                         fill_time="never")
+        f.create_dataset("filenames", data=np.array(filenames, dtype=h5py.string_dtype()),
+                         track_times=False)
+        f.attrs.update(config_attributes(config))
+        f.attrs.update({"format": FORMAT, "package_version": __version__, "dtype": dtype,
+                        "n_clips": len(filenames), "complete": False, "skipped": "[]",
+                        "created_utc": _now(), "completed_utc": ""})
+    os.replace(tmp, partial_path(path))
+
+
+def _resume(path: Path, filenames: list[str], config: FeatureConfig, dtype: str) -> set[int] | None:
+    """Clips already done in a partial store, or None when there is nothing to resume."""
+    partial = partial_path(path)
+    if not partial.exists():
+        return None
+    try:
+        with h5py.File(partial, "r") as f:
+            found, names, found_dtype = _read_header(f, partial)
+            done = _read_journal(path, len(names))
+            for index in sorted(done)[-_VERIFY_TAIL:]:
+                data = f["features"][index]
+                if zlib.crc32(data.tobytes()) != done[index]:
+                    del done[index]  # torn by the kill: compute it again
+    except (OSError, StoreError):
+        partial.unlink()  # unreadable: nothing in it can be trusted, start again
+        return None
+    if found != config or found_dtype != dtype or names != filenames:
+        what = config_differences(found, config) + ([f"dtype={found_dtype!r}"] if
+                                                    found_dtype != dtype else [])
+        raise StoreError(
+            "an interrupted extraction with other parameters or files is in progress here"
+            + (f" ({', '.join(what)})" if what else " (other file list)") + ".", path=partial,
+            fix="rerun the original command to finish it, or delete it to start over")
+    return set(done)
+
+
+def _read_journal(path: Path, n_clips: int) -> dict[int, int]:
+    """index → crc32 of the journaled clips; a torn last line is ignored."""
+    journal = journal_path(path)
+    done: dict[int, int] = {}
+    if not journal.exists():
+        return done
+    for line in journal.read_text().split("\n")[:-1]:  # text after the last \n is torn
+        parts = line.split()
+        if len(parts) == 2 and parts[0].isdigit() and int(parts[0]) < n_clips:
+            done[int(parts[0])] = int(parts[1], 16)
+    return done
+
+
+def _compact(partial: Path, path: Path, keep: list[int], attrs: dict) -> None:
+    """Copies the kept clips of `partial` into a new finished store at `path`."""
+    tmp = Path(f"{path}.tmp")
+    with h5py.File(partial, "r") as src, h5py.File(tmp, "w") as dst:
+        features = src["features"]
+        out = dst.create_dataset("features", shape=(len(keep), *features.shape[1:]),
+                                 dtype=features.dtype, chunks=(1, *features.shape[1:]),
+                                 track_times=False)
+        for j, i in enumerate(keep):
+            out[j] = features[i]
+        names = src["filenames"][()]
+        dst.create_dataset("filenames", data=names[keep], dtype=h5py.string_dtype(),
+                           track_times=False)
+        dst.attrs.update(dict(src.attrs))
+        dst.attrs.update(attrs)
+        dst.attrs["n_clips"] = len(keep)
+    os.replace(tmp, path)
+
+
+def extract_features(audio_root, filenames, store_path, config: FeatureConfig = FeatureConfig(),
+                     *, dtype: str = "float32", workers: int | None = None,
+                     on_error: str = "raise", progress: bool = True) -> Path:
+    """Extracts (or resumes extracting) the log-mel store of `filenames`; see data/extraction.py."""
+    from dcase_lowcomplexity.data.extraction import extract_features as run  # workers → store
+
+    return run(audio_root, filenames, store_path, config, dtype=dtype, workers=workers,
+               on_error=on_error, progress=progress)
