@@ -1,0 +1,62 @@
+#!/usr/bin/env python
+"""Leave-one-city-out validation of [R1]'s system (SPEC §5): 10 models, each trained on nine
+cities and scored on the tenth, then the per-city table with the mean (C1: 95.66 %).
+
+    python experiments/loco.py                      # demo profile
+    python experiments/loco.py --profile paper --data DIR [--cities barcelona,paris]
+
+Every fold is an ordinary resumable run of experiments/task1b_binary.py in
+runs/task1b_binary/PROFILE-loco-CITY-seedSEED; rerun the command to resume. Options other than
+--cities are passed to task1b_binary.py unchanged.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import task1b_binary
+
+from dcase_lowcomplexity import experiment as ex
+from dcase_lowcomplexity.config import DEVELOPMENT_CITIES
+from dcase_lowcomplexity.errors import ConfigError, cli_errors
+from dcase_lowcomplexity.evaluation.tables import loco_markdown, loco_table
+from dcase_lowcomplexity.training.atomic import atomic_write_text
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--cities", default=",".join(DEVELOPMENT_CITIES),
+                   help="comma-separated left-out cities (default: all ten)")
+    p.add_argument("--table-out", type=Path, default=None,
+                   help="where to write loco.md/loco.csv (default runs/task1b_binary/PROFILE-loco)")
+    args, passthrough = p.parse_known_args(argv)
+    with cli_errors():
+        cities = [c.strip() for c in args.cities.split(",") if c.strip()]
+        unknown = sorted(set(cities) - set(DEVELOPMENT_CITIES))
+        if unknown or not cities:
+            raise ConfigError(f"unknown cities {unknown}",
+                              fix=f"choose among {', '.join(DEVELOPMENT_CITIES)}")
+        if any(a == "--split" or a.startswith("--split=") or a == "--out" for a in passthrough):
+            raise ConfigError("loco.py sets --split and --out of each fold itself")
+        per_city = {}
+        for i, city in enumerate(cities, 1):
+            print(f"\n=== fold {i}/{len(cities)}: left-out city {city} ===")
+            fold_argv = [*passthrough, "--split", f"loco:{city}"]
+            task1b_binary.main(fold_argv)
+            fold_args = task1b_binary.parse_args(fold_argv)
+            per_city[city] = ex.load_scores(ex.run_dir_for(fold_args, task1b_binary.SYSTEM))
+        table = loco_table(per_city)
+        profile = task1b_binary.parse_args(passthrough).profile
+        out = args.table_out or Path("runs") / task1b_binary.SYSTEM / f"{profile}-loco"
+        out.mkdir(parents=True, exist_ok=True)
+        md = loco_markdown(table)
+        atomic_write_text(out / "loco.md", md)
+        atomic_write_text(out / "loco.csv", table.to_csv(float_format="%.6g"))
+        print(md)
+        print(f"written: {out / 'loco.md'}, {out / 'loco.csv'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,48 @@
+"""A demo dataset (with its evaluation folder) shared by the experiment tests."""
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from dcase_lowcomplexity import experiment as ex
+from dcase_lowcomplexity.data.dataset import EVALUATION_FOLDER
+from dcase_lowcomplexity.data.demo import make_demo_dataset
+
+REPO = Path(__file__).resolve().parents[2]
+EXPERIMENTS = REPO / "experiments"
+
+
+@pytest.fixture(scope="session")
+def demo_dataset(tmp_path_factory) -> tuple[Path, Path]:
+    """(development folder, evaluation folder) of the demo dataset the main job uses."""
+    root = tmp_path_factory.mktemp("demo")
+    dev = make_demo_dataset(root, clips_per_class=ex.DEMO_CLIPS_PER_CLASS, seed=0,
+                            eval_clips=ex.DEMO_EVAL_CLIPS)
+    return dev, root / EVALUATION_FOLDER
+
+
+def script_command(name: str, *args) -> list[str]:
+    return [sys.executable, str(EXPERIMENTS / name), *map(str, args)]
+
+
+SCRIPT_ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONUNBUFFERED": "1"}
+
+
+@pytest.fixture(scope="session")
+def run_script():
+    """run_script(name, *args, cwd=…, timeout=…) runs experiments/<name> to completion."""
+    def run(name: str, *args, cwd: Path, timeout: float = 900) -> subprocess.CompletedProcess:
+        return subprocess.run(script_command(name, *args), cwd=cwd, env=SCRIPT_ENV,
+                              capture_output=True, text=True, timeout=timeout)
+    return run
+
+
+@pytest.fixture(scope="session")
+def start_script():
+    """start_script(name, *args, cwd=…) starts experiments/<name> without waiting (Popen)."""
+    def start(name: str, *args, cwd: Path) -> subprocess.Popen:
+        return subprocess.Popen(script_command(name, *args), cwd=cwd, env=SCRIPT_ENV,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    return start
