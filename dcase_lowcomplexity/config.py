@@ -99,6 +99,9 @@ class ModelConfig:
     bn_momentum: float = 0.99
     weight_decay: float = 5e-4  # Keras L2 on the float weights W ([R1] §2.2)
     binary: bool = True  # one bit per weight; False gives the float32 twin (benchmarks)
+    # Batch statistics over the global batch when training on several replicas
+    # (tf.distribute); one device, as in [R1], computes them over the whole batch anyway.
+    synchronized_bn: bool = False
 
     @property
     def stacks(self) -> tuple[StackSpec, ...]:

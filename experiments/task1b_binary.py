@@ -50,6 +50,8 @@ def build_config(args) -> PaperConfig:
     config = PaperConfig() if args.profile == "paper" else demo_config()
     model = {k: v for k, v in {"freq_split": args.freq_split,
                                "num_filters": args.num_filters}.items() if v is not None}
+    if args.strategy != "default":  # batch statistics over the global batch of 32, as on one GPU
+        model["synchronized_bn"] = True
     training = {k: v for k, v in {"epochs": args.epochs, "mixup_alpha": args.mixup_alpha,
                                   "lr_max": args.lr_max, "lr_min": args.lr_min,
                                   "batch_size": args.batch_size}.items() if v is not None}

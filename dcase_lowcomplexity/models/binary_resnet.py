@@ -41,7 +41,7 @@ def _bn(config: ModelConfig, name: str, learned: bool = False):
     """"BN+" (learned offset and scale) when `learned`, else "BN0" (center=scale=False)."""
     return keras.layers.BatchNormalization(
         epsilon=config.bn_epsilon, momentum=config.bn_momentum,
-        center=learned, scale=learned, name=name,
+        center=learned, scale=learned, synchronized=config.synchronized_bn, name=name,
     )
 
 

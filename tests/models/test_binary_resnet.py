@@ -224,3 +224,15 @@ def test_bad_configs_are_refused():
         build_binary_resnet(ModelConfig(freq_split=100))
     with pytest.raises(ConfigError, match="layer table"):
         build_binary_resnet(ModelConfig(num_stacks=0))
+
+
+def test_synchronized_batch_norm_option_for_multi_replica_training():
+    """Under MirroredStrategy each replica would normalise over its own share of the batch;
+    `synchronized_bn` makes every BN use the global batch, as [R1]'s single GPU did."""
+    cfg = ModelConfig(num_filters=4, head_width=8, synchronized_bn=True)
+    bns = [l for l in build_binary_resnet(cfg).layers
+           if isinstance(l, keras.layers.BatchNormalization)]
+    assert len(bns) == 37 and all(l.synchronized for l in bns)
+    plain = [l for l in build_binary_resnet(ModelConfig(num_filters=4, head_width=8)).layers
+             if isinstance(l, keras.layers.BatchNormalization)]
+    assert not any(l.synchronized for l in plain)
