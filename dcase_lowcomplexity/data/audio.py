@@ -33,6 +33,11 @@ def read_clip(path: str | Path, config: FeatureConfig = FeatureConfig()) -> np.n
     try:
         with sf.SoundFile(str(path)) as f:
             sample_rate, channels, frames = f.samplerate, f.channels, f.frames
+            declared = _declared_frames(path, channels * _BYTES.get(f.subtype, 0))
+            if declared is not None and declared > frames:
+                raise AudioError(
+                    f"truncated: the header announces {declared} frames but the file holds "
+                    f"only {frames} ({frames / sample_rate:.3f} s).", path=path, fix=_REPLACE_FIX)
             _check_format(path, config, sample_rate, channels, frames)
             audio = f.read(config.n_samples, dtype="float32", always_2d=True)
     except (sf.LibsndfileError, RuntimeError, EOFError) as err:
@@ -47,6 +52,27 @@ def read_clip(path: str | Path, config: FeatureConfig = FeatureConfig()) -> np.n
         bad = int(np.count_nonzero(~np.isfinite(audio)))
         raise AudioError(f"{bad} sample(s) are NaN or infinite.", path=path, fix=_REPLACE_FIX)
     return audio
+
+
+_BYTES = {"PCM_16": 2, "PCM_24": 3, "PCM_32": 4, "FLOAT": 4, "DOUBLE": 8, "PCM_U8": 1}
+
+
+def _declared_frames(path: Path, frame_bytes: int) -> int | None:
+    """Frames announced by a RIFF/WAVE `data` chunk header (None if not a plain WAV):
+    libsndfile silently shortens a truncated file, this tells the two apart."""
+    if frame_bytes <= 0:
+        return None
+    with open(path, "rb") as f:
+        if f.read(4) != b"RIFF" or f.read(8)[4:] != b"WAVE":
+            return None
+        while True:
+            header = f.read(8)
+            if len(header) < 8:
+                return None
+            size = int.from_bytes(header[4:], "little")
+            if header[:4] == b"data":
+                return size // frame_bytes
+            f.seek(size + (size & 1), 1)
 
 
 def _check_format(path: Path, config: FeatureConfig, sample_rate: int, channels: int,

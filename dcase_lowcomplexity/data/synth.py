@@ -16,11 +16,14 @@ CONTROL_RATE = 100  # Hz: envelopes are drawn at this rate and interpolated
 
 
 @functools.lru_cache(maxsize=4)
-def _grid(n: int, sample_rate: int) -> tuple[np.ndarray, np.ndarray, int]:
-    """(FFT bin frequencies, sample times, samples per control step)."""
-    freqs = np.fft.rfftfreq(n, 1.0 / sample_rate).astype(np.float32)
+def _grid(n: int, sample_rate: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+    """(FFT bin frequencies, their position 0…1 on a log axis from 20 Hz to 24 kHz, sample
+    times, samples per control step)."""
+    freqs = np.fft.rfftfreq(n, 1.0 / sample_rate)
+    log_axis = np.log2(np.maximum(freqs, 20.0) / 20.0) / np.log2(1200.0)
     times = (np.arange(n) / sample_rate).astype(np.float32)
-    return freqs, times, sample_rate // CONTROL_RATE
+    return (freqs.astype(np.float32), log_axis.astype(np.float32), times,
+            sample_rate // CONTROL_RATE)
 
 
 class _Clip:
@@ -29,11 +32,23 @@ class _Clip:
     def __init__(self, rng: np.random.Generator, sample_rate: int, duration_s: float):
         self.rng, self.sr = rng, sample_rate
         self.n = int(round(sample_rate * duration_s))
-        self.f, self.t, self.step = _grid(self.n, sample_rate)
+        self.f, self.log_f, self.t, self.step = _grid(self.n, sample_rate)
         self.n_control = -(-self.n // self.step) + 1  # control points, both ends included
         self.mix = np.zeros((2, self.n), dtype=np.float32)
         # Stationary diffuse sources are summed as spectra: one inverse FFT pair at the end.
         self.stationary = np.zeros((2, len(self.f)), dtype=np.complex64)
+        self.eq = self._coloration()
+
+    def _coloration(self) -> np.ndarray:
+        """A random smooth EQ (tilt ± 6 dB plus ripples of a few dB over log frequency)
+        applied to every noise source: microphones, positions and rooms differ, so the
+        long-term spectrum alone should not give the class away."""
+        x = self.log_f
+        eq_db = np.float32(self.uniform(-6, 6)) * (x - np.float32(0.5))
+        for k in range(1, 5):
+            ripple, phase = self.rng.normal(0, 2.0), self.uniform(0, 2 * np.pi)
+            eq_db += np.float32(ripple) * np.cos(np.float32(2 * np.pi * k) * x + np.float32(phase))
+        return np.power(np.float32(10), eq_db / np.float32(20))
 
     def uniform(self, low: float = 0.0, high: float = 1.0, size=None):
         return self.rng.uniform(low, high, size)
@@ -42,7 +57,7 @@ class _Clip:
     def spectra(self, k: int) -> np.ndarray:
         """k random complex spectra (uniform real and imaginary parts; Gaussian in time)."""
         spec = self.rng.random((k, len(self.f), 2), dtype=np.float32) - 0.5
-        return spec.view(np.complex64)[..., 0]
+        return spec.view(np.complex64)[..., 0] * self.eq
 
     def noise(self, *gains: np.ndarray) -> np.ndarray:
         """One unit-RMS noise signal per spectral amplitude shape in `gains`, (k, n)."""
@@ -51,7 +66,8 @@ class _Clip:
     def _unit_rms(self, spec: np.ndarray) -> np.ndarray:
         spec[:, 0] = 0  # no DC
         x = scipy.fft.irfft(spec, self.n, axis=-1)
-        return x / np.sqrt(np.mean(x**2, axis=-1, keepdims=True) + 1e-20)
+        x /= np.sqrt(np.einsum("ij,ij->i", x, x) / self.n + 1e-20)[:, None]
+        return x
 
     def pink(self, slope: float) -> np.ndarray:
         return (np.maximum(self.f, 20.0) / 1000.0) ** (-slope / 2)
@@ -111,16 +127,20 @@ class _Clip:
     def diffuse(self, shape: np.ndarray, level_db: float, coherence: float,
                 envelope: np.ndarray | None = None) -> None:
         """Adds noise of spectrum `shape` whose two ears correlate by `coherence`."""
-        a, b = self.spectra(2) * shape
-        left, right = a, coherence * a + np.sqrt(1 - coherence**2) * b
+        pair = self.spectra(2)
+        pair *= shape
+        pair[1] *= np.sqrt(1 - coherence**2)
+        pair[1] += coherence * pair[0]  # right ear: correlated with the left by `coherence`
         gain = 10 ** (level_db / 20)
         if envelope is None:
             # Unit RMS in time ⇔ Σ 2·|X|² / n² = 1 over the n / 2 + 1 bins (Parseval).
-            scale = gain / np.sqrt(np.sum(np.abs(a) ** 2) * 2 / self.n**2 + 1e-30)
-            self.stationary += scale * np.stack([left, right])
+            scale = gain / np.sqrt(np.vdot(pair[0], pair[0]).real * 2 / self.n**2 + 1e-30)
+            pair *= scale
+            self.stationary += pair
             return
-        x = self._unit_rms(np.stack([left, right]))
-        self.mix += gain * envelope * x
+        x = self._unit_rms(pair)
+        x *= gain * envelope
+        self.mix += x
 
     def render(self) -> np.ndarray:
         """The stereo mix, (2, n) float64, with the stationary sources added."""
@@ -169,17 +189,17 @@ def _transportation(c: _Clip, scene: str) -> None:
     c.place(c.harmonics(f0 * drift, amps) * c.slow(0.5, 0.3), c.uniform(-12, -2),
             itd=int(c.rng.integers(-4, 5)))
     low, rolling = c.noise(c.band(20, c.uniform(60, 200), 3), c.band(200, 2000) * c.pink(1.0))
-    c.place(low * drift**2, c.uniform(-4, 2), itd=int(c.rng.integers(-2, 3)))  # rumble
+    c.place(low * drift**2, c.uniform(-10, 0), itd=int(c.rng.integers(-2, 3)))  # rumble
     c.place(rolling * c.slow(1.0, 0.6), c.uniform(-22, -10))  # rolling noise, bumps
     if scene in ("tram", "metro"):
         ratio = c.uniform(8, 30)
         c.place(c.harmonics(f0 * ratio * drift, [1.0, 0.3]), c.uniform(-30, -14))
-    if c.uniform() < 0.4:
-        _babble(c, c.uniform(-26, -14), c.uniform(0.1, 0.3), int(c.rng.integers(1, 4)))
+    if c.uniform() < 0.5:  # passengers
+        _babble(c, c.uniform(-24, -8), c.uniform(0.1, 0.3), int(c.rng.integers(1, 5)))
 
 
 def _indoor(c: _Clip, scene: str) -> None:
-    _babble(c, c.uniform(-8, 0), c.uniform(0.5, 1.6), int(c.rng.integers(3, 12)))
+    _babble(c, c.uniform(-12, 0), c.uniform(0.5, 1.6), int(c.rng.integers(3, 12)))
     _hum(c, c.uniform(-30, -12))
     c.diffuse(c.band(80, 600), c.uniform(-24, -10), c.uniform(0.3, 0.8))  # ventilation
     steps = c.events(c.uniform(0.5, 3.0), (0.005, 0.03))
@@ -200,7 +220,7 @@ def _indoor(c: _Clip, scene: str) -> None:
 
 def _outdoor(c: _Clip, scene: str) -> None:
     gust = c.slow(c.uniform(0.2, 1.0), c.uniform(0.3, 0.9))
-    c.diffuse(c.pink(c.uniform(1.2, 2.0)) * c.band(10, 16000, 1), c.uniform(-8, 0),
+    c.diffuse(c.pink(c.uniform(1.2, 2.0)) * c.band(10, 16000, 1), c.uniform(-14, 0),
               c.uniform(0.0, 0.2), envelope=gust)  # wind: decorrelated at the two ears
     bird_rate = {"park": (0.5, 3.0), "public_square": (0.0, 1.0)}.get(scene, (0.0, 0.4))
     _birds(c, c.uniform(*bird_rate), c.uniform(-24, -8))
@@ -243,7 +263,8 @@ def scene_clip(scene: str, rng: np.random.Generator, sample_rate: int = 48000,
     """(n, 2) float64 audio of `scene`: its class's sources over a shared pink background,
     scaled to a random level (−38…−22 dBFS RMS) so loudness carries no class."""
     c = _Clip(rng, sample_rate, duration_s)
-    c.diffuse(c.pink(c.uniform(0.8, 1.3)), c.uniform(-24, -10), c.uniform(0.3, 0.9))
+    c.diffuse(c.pink(c.uniform(0.8, 1.3)), c.uniform(-18, -2), c.uniform(0.3, 0.9))
+    c.diffuse(c.band(20, c.uniform(150, 400), 2), c.uniform(-30, -6), c.uniform(0.5, 0.95))
     _CLASS_OF_SCENE[scene](c, scene)
     mix = c.render()
     mix *= 10 ** (c.uniform(-38, -22) / 20) / (np.sqrt(np.mean(mix**2)) + 1e-20)
