@@ -314,6 +314,9 @@ def _resume(path: Path, filenames: list[str], config: FeatureConfig, dtype: str)
                 data = f["features"][index]
                 if zlib.crc32(data.tobytes()) != done[index]:
                     del done[index]  # torn by the kill: compute it again
+    except BlockingIOError:  # HDF5's file lock: a writer has it open
+        raise StoreError("another extraction is writing this store right now.", path=partial,
+                         fix="wait for it to finish (or stop it) and rerun the command") from None
     except (OSError, StoreError):
         partial.unlink()  # unreadable: nothing in it can be trusted, start again
         return None

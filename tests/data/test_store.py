@@ -338,3 +338,16 @@ def test_cli_errors_exit_2_with_the_message(demo_root, tmp_path):
                             text=True)
     assert result.returncode == 2 and "meta.csv: line 6:" in result.stderr
     assert missing in result.stderr and not (tmp_path / "y.h5").exists()
+
+
+def test_a_store_being_written_is_not_touched(demo_root, filenames, tmp_path):
+    """A second extraction on the same store refuses instead of discarding the first's work."""
+    store = tmp_path / "busy.h5"
+    writer = StoreWriter.open(store, filenames)  # holds the HDF5 lock, like a running CLI
+    try:
+        result = subprocess.run(CLI + [str(demo_root), str(store), "--quiet"],
+                                capture_output=True, text=True)
+        assert result.returncode == 2 and "another extraction is writing" in result.stderr
+        assert partial_path(store).exists()
+    finally:
+        writer.close()
