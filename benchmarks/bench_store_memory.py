@@ -84,7 +84,8 @@ def run(directory: Path, n_clips: int, reads: int, dtype: str) -> str:
         raise SystemExit(f"{directory}: {free / 1e9:.1f} GB free, {need / 1e9:.1f} GB needed; "
                          "pass --dir or fewer --clips")
     rows = ["| store | file size | RSS before open | after open | peak during "
-            f"{reads} random reads | growth | read ms/clip |", "|---|---:|---:|---:|---:|---:|---:|"]
+            f"{reads} random reads | growth | read ms/clip |",
+            "|---|---:|---:|---:|---:|---:|---:|"]
     results = {}
     with tempfile.TemporaryDirectory(dir=directory) as tmp:
         for n in (100, n_clips):

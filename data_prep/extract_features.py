@@ -54,8 +54,10 @@ def main(argv=None) -> int:
                                 dtype=args.dtype, workers=args.workers,
                                 on_error=args.on_error, progress=not args.quiet)
         with FeatureStore.open(path) as store:
-            skipped = f", {len(store.skipped)} skipped (see {path}.skipped.csv)" if store.skipped else ""
-            print(f"{path}: {len(store)} clips of {store.feature_config.shape} {store.dtype}{skipped}")
+            skipped = (f", {len(store.skipped)} skipped (see {path}.skipped.csv)"
+                       if store.skipped else "")
+            print(f"{path}: {len(store)} clips of {store.feature_config.shape} {store.dtype}"
+                  f"{skipped}")
     return 0
 
 

@@ -173,8 +173,9 @@ class TauDataset:
     def __init__(self, root: str | Path, check_audio: bool = False):
         self.root = Path(root)
         if not self.root.is_dir():
-            raise DatasetError("dataset folder not found.", path=self.root,
-                               fix=f"pass the folder that holds meta.csv, e.g. {DEVELOPMENT_FOLDER}/")
+            raise DatasetError(
+                "dataset folder not found.", path=self.root,
+                fix=f"pass the folder that holds meta.csv, e.g. {DEVELOPMENT_FOLDER}/")
         self.table = _read_meta(self.root / "meta.csv")
         self._line_of: dict[str, int] = self.table.attrs.pop("line_of")
         self._row_of = {f: i for i, f in enumerate(self.table["filename"])}

@@ -55,8 +55,8 @@ def _results(tasks, workers: int, init_args: tuple):
         _init_worker(*init_args)
         yield from map(_extract_one, tasks)
         return
-    unsafe_to_fork = "tensorflow" in sys.modules or "fork" not in multiprocessing.get_all_start_methods()
-    context = multiprocessing.get_context("spawn" if unsafe_to_fork else "fork")
+    fork = "tensorflow" not in sys.modules and "fork" in multiprocessing.get_all_start_methods()
+    context = multiprocessing.get_context("fork" if fork else "spawn")
     with context.Pool(min(workers, len(tasks)), initializer=_init_worker,
                       initargs=init_args) as pool:
         yield from pool.imap_unordered(_extract_one, tasks, chunksize=1)

@@ -126,8 +126,9 @@ class FeatureStore:
                 config, filenames, dtype = _read_header(f, path)
                 skipped = json.loads(f.attrs.get("skipped", "[]"))
         except OSError as err:
-            raise StoreError(f"is not a readable HDF5 file ({err}).", path=path,
-                             fix="delete it and re-extract with data_prep/extract_features.py") from None
+            raise StoreError(
+                f"is not a readable HDF5 file ({err}).", path=path,
+                fix="delete it and re-extract with data_prep/extract_features.py") from None
         if expected is not None and config != expected:
             raise StoreError(
                 "was made with other feature parameters: "
