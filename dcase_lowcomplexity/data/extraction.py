@@ -27,7 +27,7 @@ from dcase_lowcomplexity.config import FeatureConfig
 from dcase_lowcomplexity.data.audio import read_clip
 from dcase_lowcomplexity.data.features import log_mel, mel_filterbank
 from dcase_lowcomplexity.data.store import DTYPES, StoreWriter, skipped_report_path
-from dcase_lowcomplexity.errors import ConfigError, DatasetError, DcaseError
+from dcase_lowcomplexity.errors import AudioError, ConfigError, DatasetError, DcaseError
 
 ON_ERROR = ("raise", "skip")
 _worker_state: dict = {}
@@ -99,6 +99,10 @@ def extract_features(audio_root, filenames, store_path, config: FeatureConfig = 
                 bar.update(1)
         skipped.sort(key=lambda s: filenames.index(s["filename"]))
         _write_skipped_report(store_path, skipped)
+        if len(skipped) == len(filenames):
+            raise AudioError(f"all {len(filenames)} files were skipped as bad audio; no store "
+                             "was written.", path=skipped_report_path(store_path),
+                             fix="check that DATASET_DIR holds the 48 kHz stereo recordings")
         return writer.finish(skipped)
     finally:
         writer.close()

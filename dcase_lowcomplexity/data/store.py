@@ -225,6 +225,9 @@ class StoreWriter:
                              fix=f"use one of {', '.join(DTYPES)}")
         if path.exists():
             _check_finished(path, filenames, config, dtype)
+            # leftovers of a run killed between the final rename and the clean-up
+            partial_path(path).unlink(missing_ok=True)
+            journal_path(path).unlink(missing_ok=True)
             return None
         done = _resume(path, filenames, config, dtype)
         if done is None:
@@ -347,6 +350,15 @@ def _read_journal(path: Path, n_clips: int) -> dict[int, int]:
 def _compact(partial: Path, path: Path, keep: list[int], attrs: dict) -> None:
     """Copies the kept clips of `partial` into a new finished store at `path`."""
     tmp = Path(f"{path}.tmp")
+    try:
+        _copy_rows(partial, tmp, keep, attrs)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    os.replace(tmp, path)
+
+
+def _copy_rows(partial: Path, tmp: Path, keep: list[int], attrs: dict) -> None:
     with h5py.File(partial, "r") as src, h5py.File(tmp, "w") as dst:
         features = src["features"]
         out = dst.create_dataset("features", shape=(len(keep), *features.shape[1:]),
@@ -360,7 +372,6 @@ def _compact(partial: Path, path: Path, keep: list[int], attrs: dict) -> None:
         dst.attrs.update(dict(src.attrs))
         dst.attrs.update(attrs)
         dst.attrs["n_clips"] = len(keep)
-    os.replace(tmp, path)
 
 
 def extract_features(audio_root, filenames, store_path, config: FeatureConfig = FeatureConfig(),

@@ -351,3 +351,12 @@ def test_a_store_being_written_is_not_touched(demo_root, filenames, tmp_path):
         assert partial_path(store).exists()
     finally:
         writer.close()
+
+
+def test_all_files_bad(bad_folder, tmp_path):
+    root, _ = bad_folder
+    store = tmp_path / "none.h5"
+    with pytest.raises(AudioError, match="all 2 files were skipped"):
+        extract_features(root, ["audio/mono.wav", "audio/nan.wav"], store, on_error="skip",
+                         workers=1, progress=False)
+    assert not store.exists() and len(skipped_report_path(store).read_text().splitlines()) == 3
