@@ -87,7 +87,9 @@ def plot_training_curves(log_csv: str | Path, path: str | Path = "training_curve
     ax.set_title("accuracy (%)")
     ax = axes[2]
     if "lr" in log:
-        ax.semilogy(e, log["lr"], label="learning rate (last batch)")
+        # Linear scale: SGDR's cosine decays and warm restarts read as in [R1] §2.5; on a log
+        # scale the epochs ending at lr_min dominate the picture.
+        ax.plot(e, log["lr"], marker=".", label="learning rate at the epoch's last batch")
     ax.set_title("learning rate (SGDR)")
     for ax in axes:
         ax.set_xlabel("epoch")
