@@ -109,7 +109,7 @@ def main(argv=None) -> int:
         runs.ship(run_dir, profiles.SYSTEMS[SYSTEM], student, si, args, base=student,
                   log_csv=student_log, folders={"fp32": "fp32", "teacher": "teacher"},
                   input_shape=logmel.shape,
-                  extra={"teacher_parameters": int(teacher.count_params())})
+                  extra={"teacher": report.size_summary(teacher, "float32", None)[1]})
         print(f"run folder: {run_dir}  ({time.perf_counter() - start:.0f} s)")
     return 0
 

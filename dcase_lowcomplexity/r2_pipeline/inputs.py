@@ -196,17 +196,26 @@ def ensure_inputs(dataset_root: str | Path, filenames: Sequence[str], spec: Inpu
     progress_file = path.with_name(path.stem + ".partial.json")
     array, done = _open_partial(partial, progress_file, header)
     workers = workers if workers is not None else (os.cpu_count() or 1)
+    digest, recorded = _digest(header), done
+
+    def record():  # rows [0, done) are complete: flush them, then say so
+        array.flush()
+        atomic_write_text(progress_file, json.dumps({"header": digest, "done": done}))
+
     bar = tqdm(total=len(filenames), initial=done, desc=f"{spec.kind} inputs", unit="clip",
                disable=not progress)
     try:
-        for k, x in enumerate(_results(root, filenames[done:], spec, workers), start=done):
-            array[k] = x
+        for x in _results(root, filenames[done:], spec, workers):
+            array[done] = x
+            done += 1
             bar.update()
-            if (k + 1) % _FLUSH_EVERY == 0 or k + 1 == len(filenames):
-                array.flush()
-                atomic_write_text(progress_file, json.dumps({"header": _digest(header), "done": k + 1}))
+            if done % _FLUSH_EVERY == 0:
+                record()
+                recorded = done
     finally:
         bar.close()
+        if done != recorded or done == len(filenames):
+            record()  # also after an error: a rerun resumes at the failing file
     del array
     atomic_write_text(path.with_suffix(".json"), json.dumps(header) + "\n")
     os.replace(partial, path)

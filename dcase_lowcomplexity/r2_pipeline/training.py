@@ -15,6 +15,7 @@ masks when they are made, so a run killed at any point resumes without retrainin
 from __future__ import annotations
 
 import copy
+import zipfile
 from pathlib import Path
 from typing import Callable
 
@@ -141,7 +142,7 @@ def load_snapshot(path: Path) -> dict[str, np.ndarray]:
     try:
         with np.load(path, allow_pickle=False) as data:
             return {str(p): data[f"w{i:04d}"] for i, p in enumerate(data["paths"])}
-    except (OSError, KeyError, ValueError) as err:
+    except (OSError, KeyError, ValueError, EOFError, zipfile.BadZipFile) as err:
         raise ModelFileError(f"the rewinding snapshot cannot be read ({err})", path,
                              fix="delete the run folder's phase1_train/ and this file to "
                                  "retrain phase 1") from None
