@@ -97,7 +97,8 @@ def _head(x, config: ModelConfig):
     x = _conv(config, config.num_classes, 1, (1, 1), "head_conv2")(x)
     x = _bn(config, "head_bn3", learned=True)(x)
     x = keras.layers.GlobalAveragePooling2D(name="head_pool")(x)
-    return keras.layers.Softmax(name="softmax")(x)
+    # float32 even under a mixed_float16 policy: probabilities and the loss need the range.
+    return keras.layers.Softmax(dtype="float32", name="softmax")(x)
 
 
 def _check(config: ModelConfig) -> None:

@@ -236,3 +236,16 @@ def test_synchronized_batch_norm_option_for_multi_replica_training():
     plain = [l for l in build_binary_resnet(ModelConfig(num_filters=4, head_width=8)).layers
              if isinstance(l, keras.layers.BatchNormalization)]
     assert not any(l.synchronized for l in plain)
+
+
+def test_softmax_stays_float32_under_mixed_precision():
+    previous = keras.mixed_precision.global_policy()
+    keras.mixed_precision.set_global_policy("mixed_float16")
+    try:
+        model = build_binary_resnet(ModelConfig(num_filters=4, head_width=8))
+        out = model(np.zeros((1, 256, 32, 2), np.float32))
+    finally:
+        keras.mixed_precision.set_global_policy(previous)
+    assert model.get_layer("softmax").compute_dtype == "float32"
+    assert out.dtype == "float32"
+    assert model.get_layer("pathA_stem_conv").compute_dtype == "float16"
