@@ -42,7 +42,12 @@ _BATCH_STREAM = 1
 
 
 class ClipSource(Protocol):
-    """Anything that yields log-mel clips: `FeatureStore` or `ArrayClipSource`."""
+    """Anything that yields log-mel clips: `FeatureStore` or `ArrayClipSource`.
+
+    `read_crops(indices, offsets, frames)` is optional: (n, F, frames, C) float32 with crop j
+    = clip indices[j], frames offsets[j] … offsets[j] + frames − 1. A source that has it is
+    read crop by crop, without materialising whole clips.
+    """
 
     def __len__(self) -> int: ...
 
@@ -66,6 +71,14 @@ class ArrayClipSource:
 
     def read_batch(self, indices) -> np.ndarray:
         return np.asarray(self.array[np.asarray(indices, dtype=np.int64)], dtype=np.float32)
+
+    def read_crops(self, indices, offsets, frames: int) -> np.ndarray:
+        indices = np.asarray(indices, dtype=np.int64).reshape(-1)
+        out = np.empty((len(indices), self.array.shape[1], frames, self.array.shape[3]),
+                       dtype=np.float32)
+        for j, (i, o) in enumerate(zip(indices, np.asarray(offsets).reshape(-1))):
+            out[j] = self.array[i, :, o:o + frames, :]
+        return out
 
 
 @dataclass(frozen=True)
@@ -241,14 +254,23 @@ class BalancedMixupGenerator(keras.utils.PyDataset):
         return x.astype(np.float32, copy=False), y.astype(np.float32, copy=False)
 
     def _read_sources(self, plan: MixupPlan) -> tuple[np.ndarray, np.ndarray]:
-        # One read for both sides; sorted, duplicate-free rows are what HDF5 reads fastest.
         rows_first, rows_second = self.rows[plan.first], self.rows[plan.second]
+        sides = ((rows_first, plan.offset_first, plan.swap_first),
+                 (rows_second, plan.offset_second, plan.swap_second))
+        frames = self.config.train_frames
+        if hasattr(self.clips, "read_crops"):
+            # Only the crop windows are read: no whole-clip buffer (61 MB per paper batch).
+            out = []
+            for rows, offsets, swaps in sides:
+                crops = self.clips.read_crops(rows, offsets, frames)
+                crops[swaps] = crops[swaps][..., ::-1]
+                out.append(crops)
+            return out[0], out[1]
+        # Any other source: one read for both sides; sorted, duplicate-free rows.
         union = np.unique(np.concatenate([rows_first, rows_second]))
         data = self.clips.read_batch(union)
-        frames = self.config.train_frames
         out = []
-        for rows, offsets, swaps in ((rows_first, plan.offset_first, plan.swap_first),
-                                     (rows_second, plan.offset_second, plan.swap_second)):
+        for rows, offsets, swaps in sides:
             where = np.searchsorted(union, rows)
             crops = np.empty((len(rows), self.clip_shape[0], frames, self.clip_shape[2]),
                              dtype=np.float32)

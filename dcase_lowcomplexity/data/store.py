@@ -178,6 +178,28 @@ class FeatureStore:
                 out[j] = features[i]
         return out
 
+    def read_crops(self, indices, offsets, frames: int) -> np.ndarray:
+        """Time crops: crop j = clip indices[j], frames offsets[j] … offsets[j] + frames − 1,
+        as (n, n_mels, frames, channels) float32, read without a whole-clip buffer."""
+        indices = np.asarray(indices, dtype=np.int64).reshape(-1)
+        offsets = np.asarray(offsets, dtype=np.int64).reshape(-1)
+        n_mels, n_frames, channels = self.feature_config.shape
+        if indices.size and (indices.min() < 0 or indices.max() >= len(self)):
+            raise IndexError(f"indices outside [0, {len(self)}) for {self.path}")
+        if len(offsets) != len(indices) or (offsets.size and (
+                offsets.min() < 0 or offsets.max() + frames > n_frames)):
+            raise IndexError(f"crops of {frames} frames at offsets outside the "
+                             f"{n_frames}-frame clips of {self.path}")
+        features = self._features()
+        out = np.empty((len(indices), n_mels, frames, channels), dtype=np.float32)
+        for j, (i, o) in enumerate(zip(indices, offsets)):
+            window = np.s_[i, :, o:o + frames, :]
+            if self.dtype == "float32":
+                features.read_direct(out, window, np.s_[j])
+            else:
+                out[j] = features[window]
+        return out
+
     def index_of(self, filenames) -> np.ndarray:
         """Row of each file name ('audio/….wav') as int64; StoreError for unknown names."""
         names = [filenames] if isinstance(filenames, str) else list(filenames)

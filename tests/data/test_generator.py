@@ -237,3 +237,30 @@ def test_batches_built_by_threads_in_any_order_equal_sequential_ones():
     for i, (x, y) in shuffled:
         np.testing.assert_array_equal(x, sequential[i][0])
         np.testing.assert_array_equal(y, sequential[i][1])
+
+
+class _WholeClipsOnly:
+    """A clip source without `read_crops`: the generator must read whole clips instead."""
+
+    def __init__(self, array):
+        self.array = array
+
+    def __len__(self):
+        return len(self.array)
+
+    def read_batch(self, indices):
+        return np.asarray(self.array[np.asarray(indices)], dtype=np.float32)
+
+
+def test_crop_reads_and_whole_clip_reads_give_identical_batches():
+    rng = np.random.default_rng(3)
+    values = rng.normal(size=(30, 4, 20, 2)).astype(np.float32)
+    labels = np.repeat([0, 1, 2], 10)
+    config = TrainingConfig(batch_size=4, train_frames=12, seed=5)
+    crops = BalancedMixupGenerator(ArrayClipSource(values), labels, config)
+    whole = BalancedMixupGenerator(_WholeClipsOnly(values), labels, config)
+    assert hasattr(crops.clips, "read_crops") and not hasattr(whole.clips, "read_crops")
+    for epoch, k in [(0, 0), (0, 2), (3, 1)]:
+        (xa, ya), (xb, yb) = crops.batch(epoch, k), whole.batch(epoch, k)
+        np.testing.assert_array_equal(xa, xb)
+        np.testing.assert_array_equal(ya, yb)

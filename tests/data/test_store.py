@@ -360,3 +360,15 @@ def test_all_files_bad(bad_folder, tmp_path):
         extract_features(root, ["audio/mono.wav", "audio/nan.wav"], store, on_error="skip",
                          workers=1, progress=False)
     assert not store.exists() and len(skipped_report_path(store).read_text().splitlines()) == 3
+
+
+def test_read_crops_equals_slices_of_whole_clips(reference_store):
+    with FeatureStore.open(reference_store, expected=FeatureConfig()) as store:
+        rows, offsets = np.array([7, 0, 7, 11]), np.array([69, 0, 3, 40])
+        crops = store.read_crops(rows, offsets, 400)
+        assert crops.shape == (4, 256, 400, 2) and crops.dtype == np.float32
+        whole = store.read_batch(rows)
+        for j, o in enumerate(offsets):
+            np.testing.assert_array_equal(crops[j], whole[j][:, o:o + 400, :])
+        with pytest.raises(IndexError):
+            store.read_crops([0], [70], 400)  # 70 + 400 > 469
