@@ -7,6 +7,9 @@
   64-band log-mels, GCC-grams), cached once per dataset and parameters as a resumable .npy.
 - `training`: endless seeded batch streams, SGDR, resumable phases (`fit_resumable`), the
   lottery-ticket phases with their masks and rewinding snapshot saved atomically, prediction.
+- `runs`: the steps every script runs around its own training (inputs of the split,
+  batch streams, per-epoch validation, FP32 scoring, `ship`: export → score the file → sizes
+  → system.json → submission).
 - `report`: TFLite export, scoring of the shipped file, DCASE size beside the file size,
   `system.json`, DCASE submission files.
 - `compare`: the analogue of [R2] Tables 1–3 for the five systems (the [R1] run included).

@@ -33,7 +33,9 @@ def test_paper_training_is_r1s_recipe_in_whole_sgdr_cycles():
         config = profiles.training_config(network, _args("--profile", "paper"))
         assert config.sgdr().sgdr_cycle_lengths == (10, 20, 40) and config.epochs == 70
     demo = profiles.training_config("aclnet", _args())
-    assert (demo.epochs, demo.batch_size, demo.sgdr().sgdr_cycle_lengths) == (14, 16, (2, 4, 8))
+    assert (demo.epochs, demo.batch_size, demo.sgdr().sgdr_cycle_lengths) == (30, 16, (2, 4, 8, 16))
+    teacher = profiles.training_config("teacher", _args())
+    assert (teacher.epochs, teacher.sgdr().sgdr_cycle_lengths) == (14, (2, 4, 8))
 
 
 def test_training_overrides_and_their_checks():

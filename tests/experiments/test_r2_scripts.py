@@ -175,6 +175,15 @@ def test_distill_script(tmp_path, demo_dataset, store, run_script):
     assert {"embedding_kl", "output_kl", "cross_entropy"} <= set(student_log[0])
     assert TFLiteModel(path).input_shape == (64, 301, 1)  # the whole 3 s demo clip
     assert "float16" in _weight_dtypes(path)
+    # Rerunning the finished command restores both phases from their checkpoints (the
+    # Distiller's holds student and teacher) and ships the same student.
+    before = pd.read_csv(run / ex.PREDICTIONS_FILE)
+    result = run_script("task1b_distill.py", *_args(demo_dataset, run, store,
+                                                    "--teacher-epochs", 1, "--epochs", 1),
+                        cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "Epoch 1/1" not in result.stdout  # nothing retrained
+    pd.testing.assert_frame_equal(pd.read_csv(run / ex.PREDICTIONS_FILE), before)
 
 
 def test_gccgram_script(tmp_path, demo_dataset, store, run_script):
