@@ -61,6 +61,7 @@ def test_lottery_ticket_numbers():
 def test_profile_inputs_and_networks_agree():
     assert profiles.gccgram_config("paper").input_shape == profiles.gccphat_config("paper").shape == (40, 500, 3)
     assert profiles.gccgram_config("demo").input_shape == profiles.gccphat_config("demo").shape == (40, 150, 3)
+    assert profiles.logmel_config("paper").shape == (64, 1001, 1)  # [R2]: 64 bands, 10 ms hop
     assert profiles.logmel_config("demo").shape == (64, 301, 1)
     assert profiles.waveform_config("paper").n_samples == 160_000
     assert profiles.aclnet_config("demo").bn_momentum == 0.9
