@@ -35,7 +35,7 @@ from dcase_lowcomplexity.evaluation.submission import (
     submission_paths, write_meta_yaml, write_output_csv,
 )
 from dcase_lowcomplexity.evaluation.tables import ResultsTable, comparison_table, results_table
-from dcase_lowcomplexity.training.atomic import atomic_write_text
+from dcase_lowcomplexity.atomic import atomic_write_text
 
 PROFILES = ("demo", "paper")
 DEMO_ROOT = Path("demo_data")

@@ -16,7 +16,7 @@ import pandas as pd  # noqa: E402
 
 from dcase_lowcomplexity.config import CLASS_NAMES  # noqa: E402
 from dcase_lowcomplexity.errors import ConfigError  # noqa: E402
-from dcase_lowcomplexity.training.atomic import atomic_path  # noqa: E402
+from dcase_lowcomplexity.atomic import atomic_path  # noqa: E402
 
 
 def _save(fig, path: str | Path, dpi: int) -> Path:

@@ -26,7 +26,7 @@ import yaml
 from dcase_lowcomplexity.config import CLASS_NAMES
 from dcase_lowcomplexity.errors import ConfigError
 from dcase_lowcomplexity.evaluation.metrics import ClipScores
-from dcase_lowcomplexity.training.atomic import atomic_write_text
+from dcase_lowcomplexity.atomic import atomic_write_text
 
 LABEL_PATTERN = re.compile(
     r"^(?P<lastname>[A-Za-z][A-Za-z-]*)_(?P<institute>[A-Za-z0-9][A-Za-z0-9-]*)"

@@ -20,7 +20,7 @@ import pandas as pd
 from dcase_lowcomplexity.config import CLASS_NAMES
 from dcase_lowcomplexity.errors import ConfigError
 from dcase_lowcomplexity.evaluation.metrics import ClipScores, score_clips
-from dcase_lowcomplexity.training.atomic import atomic_write_text
+from dcase_lowcomplexity.atomic import atomic_write_text
 
 # [R1] Table 1, official fold 1 (4,185 files): (accuracy %, log loss).
 R1_TABLE1: dict[str, tuple[float, float]] = {

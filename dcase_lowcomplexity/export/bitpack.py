@@ -16,9 +16,7 @@ import dataclasses
 import hashlib
 import json
 import math
-import os
 import struct
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,6 +24,7 @@ import keras
 import numpy as np
 
 from dcase_lowcomplexity.config import ModelConfig, model_config_from_dict
+from dcase_lowcomplexity.atomic import atomic_write_bytes
 from dcase_lowcomplexity.errors import ConfigError, ModelFileError
 from dcase_lowcomplexity.layers import BinaryConv2D, sign_bits
 from dcase_lowcomplexity.models.binary_resnet import build_binary_resnet
@@ -149,20 +148,10 @@ def save_packed(model: keras.Model, path: str | Path, config: ModelConfig | None
 
 def _write_atomically(path: Path, data: bytes) -> None:
     try:
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        atomic_write_bytes(path, data)
     except OSError as err:
         raise ModelFileError(f"cannot write here ({err.strerror})", path,
                              fix="create the folder or choose a writable path") from None
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
 
 def _bad(path: Path, message: str) -> ModelFileError:
     return ModelFileError(message, path, fix=_REEXPORT)

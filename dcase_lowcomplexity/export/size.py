@@ -18,9 +18,7 @@ import csv
 import dataclasses
 import importlib
 import io
-import os
 import pkgutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,6 +26,7 @@ import keras
 import numpy as np
 
 from dcase_lowcomplexity.config import PaperConfig, demo_config
+from dcase_lowcomplexity.atomic import atomic_write_text
 from dcase_lowcomplexity.errors import ConfigError, ModelFileError, cli_errors
 from dcase_lowcomplexity.export.bitpack import MAGIC, load_packed
 from dcase_lowcomplexity.layers import BinaryConv2D
@@ -102,16 +101,7 @@ class SizeReport:
         writer.writerow({"name": "total", "kind": "", "parameters": self.total_parameters,
                          "non_zero": self.non_zero_parameters, "bits_per_param": "",
                          "size_bytes": self.size_bytes})
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as f:
-                f.write(buffer.getvalue())
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-        return path
+        return atomic_write_text(path, buffer.getvalue())
 
 
 def _bytes(n: float) -> str:

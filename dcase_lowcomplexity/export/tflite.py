@@ -20,7 +20,6 @@ file raises `ModelFileError` naming it.
 """
 from __future__ import annotations
 
-import os
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +28,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from dcase_lowcomplexity.atomic import atomic_write_bytes
 from dcase_lowcomplexity.errors import ConfigError, ModelFileError
 from dcase_lowcomplexity.export.size import model_size_report
 
@@ -60,16 +60,7 @@ def _converter(model: keras.Model, input_shape: tuple[int, ...], workdir: str):
 
 
 def _atomic_write(path: Path, data: bytes) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    return atomic_write_bytes(path, data)
 
 
 def convert_fp16(model: keras.Model, path: str | Path, input_shape=None) -> Path:

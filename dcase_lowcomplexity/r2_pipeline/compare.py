@@ -34,7 +34,7 @@ from dcase_lowcomplexity.config import (
 from dcase_lowcomplexity.errors import ConfigError
 from dcase_lowcomplexity.evaluation.metrics import ClipScores
 from dcase_lowcomplexity.evaluation.tables import R1_TABLE1
-from dcase_lowcomplexity.training.atomic import atomic_write_text
+from dcase_lowcomplexity.atomic import atomic_write_text
 
 SYSTEM_FILE = "system.json"
 R1_NAME = "1-bit ResNet ([R1])"

@@ -32,7 +32,7 @@ from tqdm.auto import tqdm
 
 from dcase_lowcomplexity.config import FeatureConfig, GccPhatConfig, LogMel64Config, WaveformConfig
 from dcase_lowcomplexity.errors import ConfigError, StoreError
-from dcase_lowcomplexity.training.atomic import atomic_write_text
+from dcase_lowcomplexity.atomic import atomic_write_text
 
 KINDS = ("waveform", "logmel64", "gccgram")
 DTYPES = ("float32", "float16")

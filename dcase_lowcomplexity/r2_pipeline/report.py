@@ -28,7 +28,7 @@ from dcase_lowcomplexity.errors import ConfigError
 from dcase_lowcomplexity.export.size import SizeReport, model_size_report
 from dcase_lowcomplexity.export.tflite import TFLiteModel, convert_fp16, convert_int8
 from dcase_lowcomplexity.r2_pipeline.profiles import AUTHORS, R2SystemInfo
-from dcase_lowcomplexity.training.atomic import atomic_path, atomic_write_text
+from dcase_lowcomplexity.atomic import atomic_path, atomic_write_text
 
 SYSTEM_FILE = "system.json"
 SYSTEM_FORMAT = "dcase_lowcomplexity.r2_system/1"

@@ -26,7 +26,7 @@ from dcase_lowcomplexity.config import LotteryTicketConfig
 from dcase_lowcomplexity.errors import ModelFileError, RunError
 from dcase_lowcomplexity.evaluation.metrics import score_clips
 from dcase_lowcomplexity.r2_pipeline.profiles import R2TrainingConfig
-from dcase_lowcomplexity.training.atomic import atomic_path
+from dcase_lowcomplexity.atomic import atomic_path
 from dcase_lowcomplexity.training.pruning import (
     MaskCallback, RewindSnapshot, load_masks, magnitude_masks, prunable_weights, rewind,
     save_masks,

@@ -32,7 +32,7 @@ import numpy as np
 from dcase_lowcomplexity.config import TrainingConfig
 from dcase_lowcomplexity.data.generator import BalancedMixupGenerator
 from dcase_lowcomplexity.errors import RunError
-from dcase_lowcomplexity.training.atomic import atomic_path, atomic_write_text
+from dcase_lowcomplexity.atomic import atomic_path, atomic_write_text
 from dcase_lowcomplexity.training.sgdr import SGDRScheduler
 
 CONFIG_FILE = "config.json"

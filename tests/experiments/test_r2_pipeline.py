@@ -1,6 +1,5 @@
 """r2_pipeline: profiles ([R2]'s numbers and ours), the resumable input cache, the seeded
 batch stream, prediction order, the lottery ticket's saved state."""
-import argparse
 import json
 
 import keras
