@@ -147,6 +147,9 @@ def save_packed(model: keras.Model, path: str | Path, config: ModelConfig | None
 
 
 def _write_atomically(path: Path, data: bytes) -> None:
+    if not path.parent.is_dir():  # a typo in the folder should not create a new tree
+        raise ModelFileError("the folder is missing", path,
+                             fix="create the folder or choose a writable path")
     try:
         atomic_write_bytes(path, data)
     except OSError as err:
