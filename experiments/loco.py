@@ -21,7 +21,7 @@ from dcase_lowcomplexity import experiment as ex
 from dcase_lowcomplexity.config import DEVELOPMENT_CITIES
 from dcase_lowcomplexity.errors import ConfigError, cli_errors
 from dcase_lowcomplexity.evaluation.tables import loco_markdown, loco_table
-from dcase_lowcomplexity.training.atomic import atomic_write_text
+from dcase_lowcomplexity.atomic import atomic_write_text
 
 
 def main(argv=None) -> int:

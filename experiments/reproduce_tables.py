@@ -19,7 +19,7 @@ from dcase_lowcomplexity.errors import ConfigError, cli_errors
 from dcase_lowcomplexity.evaluation.tables import (
     ResultsTable, comparison_table, seeds_markdown, seeds_table,
 )
-from dcase_lowcomplexity.training.atomic import atomic_write_text
+from dcase_lowcomplexity.atomic import atomic_write_text
 
 
 def main(argv=None) -> int:
