@@ -213,22 +213,23 @@ class R2SystemInfo:
         return f"Lopez-Meyer_IL_task1b_{self.index}"
 
 
+# Both AclNet submissions describe the same network and inputs; only the compression differs.
+_ACLNET_DESCRIPTION = {
+    **_MONO_16K, "acoustic_features": "raw waveform (learned 1-D conv front end)",
+    "data_augmentation": "random 1 s cropping, random gain, additive noise, mixup",
+    "machine_learning_method": "CNN (AclNet, depthwise-separable)",
+    "decision_making": "average of the 1 s segment probabilities",
+    "external_data_usage": _NO_PRETRAINING,
+}
+
 SYSTEMS: dict[str, R2SystemInfo] = {s.key: s for s in (
     R2SystemInfo("task1b_int8", "AclNet0.5 INT8", 1, "int8",
                  "AclNet0.5, full-integer INT8 post-training quantisation", "AclNet-I8",
-                 {**_MONO_16K, "acoustic_features": "raw waveform (learned 1-D conv front end)",
-                  "data_augmentation": "random 1 s cropping, random gain, additive noise, mixup",
-                  "machine_learning_method": "CNN (AclNet, depthwise-separable)",
-                  "decision_making": "average of the 1 s segment probabilities",
-                  "external_data_usage": _NO_PRETRAINING,
+                 {**_ACLNET_DESCRIPTION,
                   "complexity_management": "post-training full-integer INT8 quantization"}),
     R2SystemInfo("task1b_lottery", "AclNet0.5 LT", 2, "float16",
                  "AclNet0.5, lottery-ticket pruning with rewinding, FP16", "AclNet-LT",
-                 {**_MONO_16K, "acoustic_features": "raw waveform (learned 1-D conv front end)",
-                  "data_augmentation": "random 1 s cropping, random gain, additive noise, mixup",
-                  "machine_learning_method": "CNN (AclNet, depthwise-separable)",
-                  "decision_making": "average of the 1 s segment probabilities",
-                  "external_data_usage": _NO_PRETRAINING,
+                 {**_ACLNET_DESCRIPTION,
                   "complexity_management": "lottery-ticket weight pruning (19.6 %), float16"}),
     R2SystemInfo("task1b_distill", "Student CNN (KD)", 3, "float16",
                  "Student CNN distilled from a VGG-12 teacher, FP16", "KD-CNN",
