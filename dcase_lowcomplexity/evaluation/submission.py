@@ -5,10 +5,16 @@
   evaluation set lists it, i.e. relative to the dataset root (`audio/0.wav` … `audio/8639.wav`),
   which is what the official task pages show; `scene_label` is the class of highest
   probability; the three probabilities are written with fixed decimals (6 by default).
-- `<label>.meta.yaml`: `submission` (label `Lastname_Inst_task1b_N`, name, abbreviation of at
-  most 10 characters, authors with exactly one `corresponding: true`), `system.description`,
-  `system.complexity` (total_parameters, total_parameters_non_zero, model_size in KB) and
-  `results.development_dataset` (overall and class-wise accuracy in % and log loss).
+- `<label>.meta.yaml`, in the shape and types of the challenge's Task 1b template:
+  `submission` (label `Lastname_Inst_task1b_N`, name, abbreviation of at most 10 characters,
+  authors — lastname, firstname, email, `corresponding: true` on exactly one, affiliation
+  {abbreviation, institute, department, location}), `system.description` (the template's ten
+  keys, text or null; ensemble_method_subsystem_count an integer or null),
+  `system.complexity` (total_parameters and total_parameters_non_zero integers, model_size a
+  number in KB), `system.external_datasets` (a list, empty when none is used: the validator
+  iterates over it), `system.source_code` (URL or null) and `results.development_dataset`
+  (overall and class-wise accuracy in % and log loss, numbers; nulls when the run was not
+  scored, which `evaluation.validator` then reports).
 
 The package layout of the challenge is `task1/<label>/<label>.{output.csv,meta.yaml}`
 (`submission_paths`). Every input is checked first (ConfigError) and files are written
@@ -26,12 +32,19 @@ import yaml
 from dcase_lowcomplexity.config import CLASS_NAMES
 from dcase_lowcomplexity.errors import ConfigError
 from dcase_lowcomplexity.evaluation.metrics import ClipScores
+from dcase_lowcomplexity.evaluation.validator import (
+    EXTERNAL_DATASET_FIELDS,
+    MAX_ABBREVIATION,
+    RESULT_FIELDS,
+)
 from dcase_lowcomplexity.atomic import atomic_write_text
 
 LABEL_PATTERN = re.compile(
     r"^(?P<lastname>[A-Za-z][A-Za-z-]*)_(?P<institute>[A-Za-z0-9][A-Za-z0-9-]*)"
     r"_task1b_(?P<index>[1-4])$")
-MAX_ABBREVIATION = 10
+AUTHOR_KEYS = ("lastname", "firstname", "email", "corresponding", "affiliation")
+AFFILIATION_KEYS = ("abbreviation", "institute", "department", "location")
+AFFILIATION_ALIASES = {"institution": "institute"}  # spelling used by older run scripts
 
 # [R1]'s system in the template's vocabulary; override any key with `description=`.
 R1_DESCRIPTION: dict[str, Any] = {
@@ -97,15 +110,41 @@ def write_output_csv(filenames: Sequence[str], probs, path: str | Path, *,
     return atomic_write_text(path, "\n".join(lines) + "\n")
 
 
+def _affiliation(value, i: int) -> dict[str, Any]:
+    """The template's affiliation mapping, keys in its order ('institution' → 'institute')."""
+    if not isinstance(value, Mapping) or not value:
+        raise ConfigError(f"author {i}: affiliation must be a mapping of "
+                          f"{', '.join(AFFILIATION_KEYS)}",
+                          fix="give at least the institute, e.g. {'institute': 'Intel Labs'}")
+    renamed = {AFFILIATION_ALIASES.get(k, k): v for k, v in value.items()}
+    unknown = sorted(set(renamed) - set(AFFILIATION_KEYS))
+    if unknown:
+        raise ConfigError(f"author {i}: unknown affiliation keys {', '.join(unknown)}",
+                          fix=f"use the template's keys: {', '.join(AFFILIATION_KEYS)}")
+    return {k: renamed[k] for k in AFFILIATION_KEYS if k in renamed}
+
+
+def _author(author: Mapping[str, Any], i: int) -> dict[str, Any]:
+    missing = [k for k in ("lastname", "firstname", "email", "affiliation") if not author.get(k)]
+    if missing:
+        raise ConfigError(f"author {i} lacks {', '.join(missing)}",
+                          fix="the template asks lastname, firstname, email and affiliation "
+                              "of every author")
+    unknown = sorted(set(author) - set(AUTHOR_KEYS))
+    if unknown:
+        raise ConfigError(f"author {i}: unknown keys {', '.join(unknown)}",
+                          fix=f"use the template's keys: {', '.join(AUTHOR_KEYS)}")
+    out = {k: str(author[k]) for k in ("lastname", "firstname", "email")}
+    if author.get("corresponding") is True:
+        out["corresponding"] = True
+    out["affiliation"] = _affiliation(author["affiliation"], i)
+    return out
+
+
 def _check_authors(authors: Sequence[Mapping[str, Any]], label_lastname: str) -> list[dict]:
     if not authors:
         raise ConfigError("a submission needs at least one author")
-    out = []
-    for i, author in enumerate(authors):
-        missing = [k for k in ("lastname", "firstname", "email") if not author.get(k)]
-        if missing:
-            raise ConfigError(f"author {i + 1} lacks {', '.join(missing)}")
-        out.append(dict(author))
+    out = [_author(author, i) for i, author in enumerate(authors, start=1)]
     corresponding = [a for a in out if a.get("corresponding") is True]
     if len(corresponding) != 1:
         raise ConfigError(
@@ -120,6 +159,42 @@ def _check_authors(authors: Sequence[Mapping[str, Any]], label_lastname: str) ->
             f"the label starts with {label_lastname!r} but the corresponding author is "
             f"{corresponding[0]['lastname']!r}",
             fix="labels begin with the corresponding author's last name")
+    return out
+
+
+def _description(description: Mapping[str, Any] | None) -> dict[str, Any]:
+    """[R1]'s description overridden by `description`: text or null, the subsystem count an
+    integer or null."""
+    unknown = set(description or {}) - set(R1_DESCRIPTION)
+    if unknown:
+        raise ConfigError(f"unknown system.description keys: {', '.join(sorted(unknown))}",
+                          fix=f"use the template's keys: {', '.join(R1_DESCRIPTION)}")
+    out = {**R1_DESCRIPTION, **(description or {})}
+    for key, value in out.items():
+        count = key == "ensemble_method_subsystem_count"
+        ok = value is None or (isinstance(value, int) and not isinstance(value, bool)
+                               if count else isinstance(value, str))
+        if not ok:
+            raise ConfigError(f"system.description.{key}={value!r} must be "
+                              f"{'an integer' if count else 'text'} or None")
+    return out
+
+
+def _external_datasets(datasets: Sequence[Mapping[str, Any]] | None) -> list[dict[str, Any]]:
+    """Always a list (the validator iterates over it); each entry the template's three keys."""
+    out = []
+    for i, item in enumerate(datasets or [], start=1):
+        missing = [k for k in EXTERNAL_DATASET_FIELDS if not isinstance(item, Mapping)
+                   or item.get(k) in (None, "")]
+        if missing:
+            raise ConfigError(f"external dataset {i} lacks {', '.join(missing)}",
+                              fix="give name, url and total_audio_length (minutes)")
+        length = item["total_audio_length"]
+        if isinstance(length, bool) or not isinstance(length, (int, float)):
+            raise ConfigError(f"external dataset {i}: total_audio_length={length!r} must be "
+                              "a number of minutes")
+        out.append({"name": str(item["name"]), "url": str(item["url"]),
+                    "total_audio_length": length})
     return out
 
 
@@ -138,15 +213,20 @@ def _complexity(complexity) -> dict[str, Any]:
 
 
 def _results(scores: ClipScores | None) -> dict[str, Any]:
+    """Accuracy in %, log loss; nulls in the same shape when the run was not scored."""
+    def row(accuracy, logloss) -> dict[str, Any]:
+        if accuracy is None:
+            return dict.fromkeys(RESULT_FIELDS)
+        return {"accuracy": round(100 * float(accuracy), 2), "logloss": round(float(logloss), 3)}
+
     if scores is None:
-        return {"development_dataset": None}
-    class_wise = {
-        name: {"accuracy": round(100 * float(a), 2), "logloss": round(float(ll), 3)}
-        for name, a, ll in zip(scores.class_names, scores.per_class_accuracy,
-                               scores.per_class_log_loss)}
+        return {"development_dataset": {
+            "overall": row(None, None),
+            "class_wise": {name: row(None, None) for name in CLASS_NAMES}}}
+    class_wise = {name: row(a, ll) for name, a, ll in
+                  zip(scores.class_names, scores.per_class_accuracy, scores.per_class_log_loss)}
     return {"development_dataset": {
-        "overall": {"accuracy": round(100 * scores.balanced_accuracy, 2),
-                    "logloss": round(scores.log_loss, 3)},
+        "overall": row(scores.balanced_accuracy, scores.log_loss),
         "class_wise": class_wise}}
 
 
@@ -166,7 +246,8 @@ def write_meta_yaml(
     """The system meta information file (DCASE2020 template layout).
 
     `complexity`: a `SizeReport` or {total_parameters, total_parameters_non_zero,
-    model_size (KB)}; `development_results`: fold-1 scores (overall accuracy = macro).
+    model_size (KB)}; `development_results`: fold-1 scores (overall accuracy = macro);
+    `external_datasets`: [{name, url, total_audio_length (minutes)}], none → [].
     """
     match = check_label(label)
     if not name:
@@ -174,16 +255,14 @@ def write_meta_yaml(
     if not abbreviation or len(abbreviation) > MAX_ABBREVIATION:
         raise ConfigError(f"abbreviation {abbreviation!r} must have 1-{MAX_ABBREVIATION} "
                           "characters", fix="shorten it (it labels tight result tables)")
-    unknown = set(description or {}) - set(R1_DESCRIPTION)
-    if unknown:
-        raise ConfigError(f"unknown system.description keys: {', '.join(sorted(unknown))}",
-                          fix=f"use the template's keys: {', '.join(R1_DESCRIPTION)}")
+    if source_code is not None and not isinstance(source_code, str):
+        raise ConfigError(f"source_code={source_code!r} must be a URL or None")
     meta = {
-        "submission": {"label": label, "name": name, "abbreviation": abbreviation,
+        "submission": {"label": label, "name": str(name), "abbreviation": abbreviation,
                        "authors": _check_authors(authors, match["lastname"])},
-        "system": {"description": {**R1_DESCRIPTION, **(description or {})},
+        "system": {"description": _description(description),
                    "complexity": _complexity(complexity),
-                   "external_datasets": list(external_datasets) if external_datasets else None,
+                   "external_datasets": _external_datasets(external_datasets),
                    "source_code": source_code},
         "results": _results(development_results),
     }
