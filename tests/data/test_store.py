@@ -20,8 +20,10 @@ from dcase_lowcomplexity.config import FeatureConfig
 from dcase_lowcomplexity.data.audio import read_clip, write_clip
 from dcase_lowcomplexity.data.dataset import TauDataset
 from dcase_lowcomplexity.data.features import log_mel
+from dcase_lowcomplexity.data.extraction import extract_inputs
+from dcase_lowcomplexity.data.inputs import InputSpec
 from dcase_lowcomplexity.data.store import (
-    TIMING_ATTRIBUTES, FeatureStore, StoreWriter, extract_features, journal_path, partial_path,
+    FORMAT, TIMING_ATTRIBUTES, FeatureStore, StoreWriter, journal_path, partial_path,
     skipped_report_path,
 )
 from dcase_lowcomplexity.errors import AudioError, DatasetError, StoreError
@@ -54,7 +56,7 @@ def filenames(demo_root) -> list[str]:
 def reference_store(demo_root, filenames, tmp_path_factory) -> Path:
     """An uninterrupted float32 store of the 12 demo clips, one in-process worker."""
     path = tmp_path_factory.mktemp("store") / "reference.h5"
-    return extract_features(demo_root, filenames, path, workers=1, progress=False)
+    return extract_inputs(demo_root, filenames, path, workers=1, progress=False)
 
 
 def test_store_contents(reference_store, demo_root, filenames):
@@ -83,9 +85,13 @@ def test_store_layout_and_attributes(reference_store):
         assert f["features"].chunks == (1, 256, 469, 2)  # one clip per chunk
         assert f["features"].dtype == np.float32
         attrs = dict(f.attrs)
+    assert attrs["format"] == FORMAT == "dcase_lowcomplexity.features/2"
+    assert attrs["input.kind"] == "logmel256"
     for name, value in dataclasses.asdict(FeatureConfig()).items():
-        assert attrs[f"feature.{name}"] == ("none" if value is None else value)
-    assert json.loads(attrs["feature_config"]) == dataclasses.asdict(FeatureConfig())
+        assert attrs[f"input.features.{name}"] == ("none" if value is None else value)
+    spec = json.loads(attrs["input_spec"])
+    assert spec["kind"] == "logmel256" and spec["features"] == dataclasses.asdict(FeatureConfig())
+    assert spec["waveform"] is None and spec["logmel"] is None and spec["gcc"] is None
     assert attrs["package_version"] == __version__ and attrs["complete"]
     assert attrs["n_clips"] == 12 and json.loads(attrs["skipped"]) == []
     assert attrs["created_utc"] and attrs["completed_utc"]
@@ -94,13 +100,13 @@ def test_store_layout_and_attributes(reference_store):
 
 
 def test_parallel_workers_give_the_same_store(reference_store, demo_root, filenames, tmp_path):
-    path = extract_features(demo_root, filenames, tmp_path / "pool.h5", workers=2,
+    path = extract_inputs(demo_root, filenames, tmp_path / "pool.h5", workers=2,
                             progress=False)
     assert_same_store(path, reference_store)
 
 
 def test_float16_store(reference_store, demo_root, filenames, tmp_path):
-    path = extract_features(demo_root, filenames[:4], tmp_path / "half.h5", dtype="float16",
+    path = extract_inputs(demo_root, filenames[:4], tmp_path / "half.h5", dtype="float16",
                             workers=1, progress=False)
     with FeatureStore.open(path) as half, FeatureStore.open(reference_store) as full:
         assert half.dtype == "float16" and half[0].dtype == np.float32
@@ -110,21 +116,21 @@ def test_float16_store(reference_store, demo_root, filenames, tmp_path):
 
 def test_rerun_on_a_finished_store_does_nothing(reference_store, demo_root, filenames):
     before = reference_store.stat().st_mtime_ns
-    assert extract_features(demo_root, filenames, reference_store, progress=False) == reference_store
+    assert extract_inputs(demo_root, filenames, reference_store, progress=False) == reference_store
     assert reference_store.stat().st_mtime_ns == before
 
 
 def test_other_parameters_are_refused(reference_store, demo_root, filenames):
     other = FeatureConfig(n_mels=128)
-    with pytest.raises(StoreError, match="n_mels=256 \\(expected 128\\)") as err:
+    with pytest.raises(StoreError, match="features.n_mels=256 \\(expected 128\\)") as err:
         FeatureStore.open(reference_store, expected=other)
     assert "never mixed" in str(err.value)
-    with pytest.raises(StoreError, match="other feature parameters"):
-        extract_features(demo_root, filenames, reference_store, other, progress=False)
+    with pytest.raises(StoreError, match="other input parameters"):
+        extract_inputs(demo_root, filenames, reference_store, other, progress=False)
     with pytest.raises(StoreError, match="dtype float32, not float16"):
-        extract_features(demo_root, filenames, reference_store, dtype="float16", progress=False)
+        extract_inputs(demo_root, filenames, reference_store, dtype="float16", progress=False)
     with pytest.raises(StoreError, match="another list of files"):
-        extract_features(demo_root, filenames[:5], reference_store, progress=False)
+        extract_inputs(demo_root, filenames[:5], reference_store, progress=False)
 
 
 def test_missing_and_foreign_files(tmp_path):
@@ -219,7 +225,7 @@ def test_resume_recovers_from_torn_writes(reference_store, demo_root, filenames,
     writer = StoreWriter.open(store, filenames)
     assert writer.done == {0, 1, 3}
     writer.close()
-    extract_features(demo_root, filenames, store, workers=1, progress=False)
+    extract_inputs(demo_root, filenames, store, workers=1, progress=False)
     assert_same_store(store, reference_store)
 
 
@@ -229,7 +235,7 @@ def test_resume_restarts_from_a_corrupt_partial_file(reference_store, demo_root,
     write_some(store, demo_root, filenames, [0, 1])
     data = partial_path(store).read_bytes()
     partial_path(store).write_bytes(data[:1000])  # HDF5 structure destroyed
-    extract_features(demo_root, filenames, store, workers=1, progress=False)
+    extract_inputs(demo_root, filenames, store, workers=1, progress=False)
     assert_same_store(store, reference_store)
 
 
@@ -237,9 +243,9 @@ def test_partial_store_with_other_options_is_refused(demo_root, filenames, tmp_p
     store = tmp_path / "mixed.h5"
     write_some(store, demo_root, filenames, [0])
     with pytest.raises(StoreError, match="interrupted extraction with other parameters.*dtype"):
-        extract_features(demo_root, filenames, store, dtype="float16", progress=False)
+        extract_inputs(demo_root, filenames, store, dtype="float16", progress=False)
     with pytest.raises(StoreError, match="other file list"):
-        extract_features(demo_root, filenames[:6], store, progress=False)
+        extract_inputs(demo_root, filenames[:6], store, progress=False)
 
 
 # -- bad audio -----------------------------------------------------------------------------
@@ -279,12 +285,12 @@ def test_bad_audio_raises_and_keeps_the_good_clips(bad_folder, reference_store, 
     root, order = bad_folder
     store = tmp_path / "bad.h5"
     with pytest.raises(AudioError, match="corrupt.wav: cannot be decoded"):
-        extract_features(root, order, store, workers=1, progress=False)
+        extract_inputs(root, order, store, workers=1, progress=False)
     assert not store.exists()  # nothing half-written is taken for a finished store
     with pytest.raises(StoreError, match="incomplete"):
         FeatureStore.open(store)
     # the same list with --on-error skip resumes the partial store and finishes it
-    extract_features(root, order, store, workers=1, on_error="skip", progress=False)
+    extract_inputs(root, order, store, workers=1, on_error="skip", progress=False)
     with FeatureStore.open(store) as bad, FeatureStore.open(reference_store) as good:
         assert bad.filenames == [order[0], order[4], order[-1]]
         np.testing.assert_array_equal(bad.read_batch([0, 1, 2]), good.read_batch([0, 1, 2]))
@@ -300,7 +306,7 @@ def test_each_bad_file_is_named_with_two_workers(bad_folder, tmp_path):
     root, order = bad_folder
     for k, (name, reason) in enumerate(BAD_AUDIO.items()):
         with pytest.raises(AudioError, match=reason) as err:
-            extract_features(root, [order[0], name], tmp_path / f"one{k}.h5", workers=2,
+            extract_inputs(root, [order[0], name], tmp_path / f"one{k}.h5", workers=2,
                              progress=False)
         assert err.value.path == root / name and "--on-error skip" in str(err.value)
 
@@ -308,8 +314,8 @@ def test_each_bad_file_is_named_with_two_workers(bad_folder, tmp_path):
 def test_missing_listed_audio(demo_root, filenames, tmp_path):
     listed = filenames[:2] + ["audio/airport-paris-9999-1-a.wav"]
     with pytest.raises(DatasetError, match="entry 3 of the file list\\) is listed but missing"):
-        extract_features(demo_root, listed, tmp_path / "m.h5", progress=False)
-    path = extract_features(demo_root, listed, tmp_path / "m.h5", on_error="skip", progress=False)
+        extract_inputs(demo_root, listed, tmp_path / "m.h5", progress=False)
+    path = extract_inputs(demo_root, listed, tmp_path / "m.h5", on_error="skip", progress=False)
     with FeatureStore.open(path) as store:
         assert len(store) == 2 and "audio file not found" in store.skipped[0]["reason"]
 
@@ -357,7 +363,7 @@ def test_all_files_bad(bad_folder, tmp_path):
     root, _ = bad_folder
     store = tmp_path / "none.h5"
     with pytest.raises(AudioError, match="all 2 files were skipped"):
-        extract_features(root, ["audio/mono.wav", "audio/nan.wav"], store, on_error="skip",
+        extract_inputs(root, ["audio/mono.wav", "audio/nan.wav"], store, on_error="skip",
                          workers=1, progress=False)
     assert not store.exists() and len(skipped_report_path(store).read_text().splitlines()) == 3
 
