@@ -4,6 +4,7 @@ import json
 import multiprocessing
 import os
 import pickle
+import re
 import shutil
 import signal
 import subprocess
@@ -20,7 +21,7 @@ from dcase_lowcomplexity.config import FeatureConfig
 from dcase_lowcomplexity.data.audio import read_clip, write_clip
 from dcase_lowcomplexity.data.dataset import TauDataset
 from dcase_lowcomplexity.data.features import log_mel
-from dcase_lowcomplexity.data.extraction import extract_inputs
+from dcase_lowcomplexity.data.extraction import ensure_store, extract_inputs, store_path
 from dcase_lowcomplexity.data.inputs import InputSpec
 from dcase_lowcomplexity.data.store import (
     FORMAT, TIMING_ATTRIBUTES, FeatureStore, StoreWriter, journal_path, partial_path,
@@ -378,3 +379,110 @@ def test_read_crops_equals_slices_of_whole_clips(reference_store):
             np.testing.assert_array_equal(crops[j], whole[j][:, o:o + 400, :])
         with pytest.raises(IndexError):
             store.read_crops([0], [70], 400)  # 70 + 400 > 469
+
+
+# -- every input kind (SPEC §6) ------------------------------------------------------------
+KIND_SHAPES = {"waveform": (160000,), "logmel64": (64, 1001, 1), "gccgram": (40, 500, 3)}
+
+
+@pytest.fixture(scope="module")
+def waveform_store(demo_root, filenames, tmp_path_factory) -> Path:
+    """An uninterrupted waveform store of the 12 demo clips, one in-process worker."""
+    path = tmp_path_factory.mktemp("wave") / "waveform.h5"
+    return extract_inputs(demo_root, filenames, path, InputSpec("waveform"), workers=1,
+                          progress=False)
+
+
+@pytest.mark.parametrize("kind", ["waveform", "logmel64", "gccgram"])
+def test_every_kind_round_trips_its_values(kind, demo_root, filenames, tmp_path):
+    spec, names = InputSpec(kind), [filenames[0], filenames[5], filenames[11]]
+    path = extract_inputs(demo_root, names, tmp_path / f"{kind}.h5", spec, workers=1,
+                          progress=False)
+    with FeatureStore.open(path, expected=spec) as store:
+        assert store.spec == spec and store.shape == (3, *KIND_SHAPES[kind])
+        expected = np.stack([spec.compute(read_clip(demo_root / n, spec.read_config))
+                             for n in names])
+        np.testing.assert_array_equal(store.read_batch([0, 1, 2]), expected)
+    with h5py.File(path, "r") as f:
+        assert f["features"].chunks == (1, *KIND_SHAPES[kind])
+        assert f.attrs["input.kind"] == kind and f.attrs["input.waveform.sample_rate"] == 16000
+        assert InputSpec.from_dict(json.loads(f.attrs["input_spec"])) == spec
+
+
+def test_waveform_store_is_the_16k_mono_mix(waveform_store, demo_root, filenames):
+    """Row 3 of the store is clip 3's mean of left and right at 16 kHz: its spectrum above
+    8 kHz is gone and its energy below matches the 48 kHz mix's."""
+    with FeatureStore.open(waveform_store, expected=InputSpec("waveform")) as store:
+        x = store[3].astype(np.float64)
+    mix = read_clip(demo_root / filenames[3]).astype(np.float64).mean(axis=1)
+    assert x.shape == (160000,)
+    low = lambda s, sr: np.sum(np.abs(np.fft.rfft(s))[: int(7000 * len(s) / sr)] ** 2) / len(s)
+    assert low(x, 16000) == pytest.approx(low(mix, 48000) / 3, rel=0.02)
+
+
+def test_read_crops_along_the_time_axis(waveform_store, demo_root, filenames, tmp_path):
+    with FeatureStore.open(waveform_store) as store:
+        rows, offsets = np.array([4, 0, 4]), np.array([144000, 0, 17])
+        crops = store.read_crops(rows, offsets, 16000)  # 1 s crops of [R2]'s AclNet
+        assert crops.shape == (3, 16000) and crops.dtype == np.float32
+        whole = store.read_batch(rows)
+        for j, o in enumerate(offsets):
+            np.testing.assert_array_equal(crops[j], whole[j][o:o + 16000])
+        with pytest.raises(IndexError, match="160000-long time axis"):
+            store.read_crops([0], [144001], 16000)
+    spec = InputSpec("gccgram")
+    path = extract_inputs(demo_root, filenames[:2], tmp_path / "gcc.h5", spec, workers=1,
+                          progress=False)
+    with FeatureStore.open(path) as store:
+        crops = store.read_crops([1, 0], [0, 100], 400)
+        assert crops.shape == (2, 40, 400, 3)
+        np.testing.assert_array_equal(crops[1], store[0][:, 100:500, :])
+        np.testing.assert_array_equal(crops[0], store[1][:, :400, :])
+
+
+def test_another_spec_is_refused_naming_the_field(waveform_store, demo_root, filenames):
+    left = InputSpec("waveform", waveform=dataclasses.replace(InputSpec("waveform").waveform,
+                                                              mono="left"))
+    with pytest.raises(StoreError, match="waveform.mono='mean' \\(expected 'left'\\)"):
+        FeatureStore.open(waveform_store, expected=left)
+    with pytest.raises(StoreError, match="kind='waveform' \\(expected 'logmel256'\\)"):
+        FeatureStore.open(waveform_store, expected=FeatureConfig())
+    with pytest.raises(StoreError, match="other input parameters: waveform.mono"):
+        extract_inputs(demo_root, filenames, waveform_store, left, progress=False)
+
+
+def test_ensure_store_keeps_one_store_per_folder_spec_and_dtype(demo_root, filenames,
+                                                                tmp_path):
+    names = filenames[:2]
+    store = ensure_store(tmp_path, demo_root, names, InputSpec("waveform"), progress=False)
+    assert store.spec == InputSpec("waveform") and store.filenames == names
+    assert re.fullmatch(f"{demo_root.name}-waveform-[0-9a-f]{{10}}\\.h5", store.path.name)
+    assert store.path == store_path(tmp_path, demo_root, InputSpec("waveform"))
+    before = store.path.stat().st_mtime_ns
+    again = ensure_store(tmp_path, demo_root, names, InputSpec("waveform"), progress=False)
+    assert again.path == store.path and store.path.stat().st_mtime_ns == before
+    half = ensure_store(tmp_path, demo_root, names, InputSpec("waveform"), dtype="float16",
+                        progress=False)
+    r1 = ensure_store(tmp_path, demo_root, names, FeatureConfig(), progress=False)
+    assert half.dtype == "float16" and r1.spec == InputSpec("logmel256")
+    assert len({store.path, half.path, r1.path}) == 3 and r1.path.name.startswith(
+        f"{demo_root.name}-logmel256-")
+    np.testing.assert_array_equal(r1[1], log_mel(read_clip(demo_root / names[1])))
+    for s in (store, again, half, r1):
+        s.close()
+
+
+@pytest.mark.slow
+def test_waveform_store_resumes_after_kill_9(waveform_store, demo_root, tmp_path):
+    """The waveform CLI killed at three moments and rerun gives the uninterrupted store."""
+    store = tmp_path / "killed.h5"
+    args = [str(demo_root), str(store), "--input", "waveform", "--workers", "1", "--quiet"]
+    moments = [lambda s: partial_path(s).exists(), lambda s: journal_lines(s) >= 4,
+               lambda s: journal_lines(s) >= 8]
+    kills = sum(run_and_kill(args, store, when) for when in moments)
+    assert kills >= 2  # the kills really landed mid-extraction
+    done = subprocess.run(CLI + args, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert "12 waveform clips of (160000,)" in done.stdout
+    assert_same_store(store, waveform_store)
+    assert not partial_path(store).exists() and not journal_path(store).exists()
