@@ -203,7 +203,7 @@ def test_resume_after_kill_9(reference_store, demo_root, tmp_path):
     assert kills >= 2  # the kills really landed mid-extraction
     done = subprocess.run(CLI + args, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
-    assert "12 clips" in done.stdout
+    assert "12 logmel256 clips of (256, 469, 2) float32" in done.stdout
     assert_same_store(store, reference_store)
     assert not partial_path(store).exists() and not journal_path(store).exists()
 
