@@ -8,7 +8,7 @@ side by side in one run and on the same files:
 - C1's way: soundfile read (float64) + `librosa.feature.melspectrogram` per channel + log,
   one file after the other (with BLAS's default threads, and held to one thread);
 - this package, features only (`read_clip` + `log_mel`), one process;
-- this package's `extract_features` into an HDF5 store, 1 worker and all cores.
+- this package's `extract_inputs` into an HDF5 store, 1 worker and all cores.
 
 Each method runs `--rounds` times in alternation (the machine is shared) and its best round
 counts. Also reports the largest |difference| to librosa over all files, and the load
@@ -35,7 +35,7 @@ from dcase_lowcomplexity.data.audio import read_clip  # noqa: E402
 from dcase_lowcomplexity.data.dataset import TauDataset  # noqa: E402
 from dcase_lowcomplexity.data.demo import make_demo_dataset  # noqa: E402
 from dcase_lowcomplexity.data.features import log_mel  # noqa: E402
-from dcase_lowcomplexity.data.store import extract_features  # noqa: E402
+from dcase_lowcomplexity.data.extraction import extract_inputs  # noqa: E402
 
 
 def librosa_serial(paths: list[Path]) -> list[np.ndarray]:
@@ -88,10 +88,10 @@ def run(n_files: int, rounds: int) -> str:
                 lambda: librosa_serial(paths),
             "librosa, serial, BLAS limited to 1 thread": lambda: librosa_serial_one_thread(paths),
             "package, serial (read_clip + log_mel)": lambda: package_serial(paths),
-            "package, extract_features → HDF5, 1 worker": lambda: extract_features(
+            "package, extract_inputs → HDF5, 1 worker": lambda: extract_inputs(
                 root, names, Path(tmp) / f"w1-{time.monotonic_ns()}.h5", workers=1,
                 progress=False),
-            f"package, extract_features → HDF5, {cores} workers": lambda: extract_features(
+            f"package, extract_inputs → HDF5, {cores} workers": lambda: extract_inputs(
                 root, names, Path(tmp) / f"wn-{time.monotonic_ns()}.h5", workers=cores,
                 progress=False),
         }

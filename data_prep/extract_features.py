@@ -1,13 +1,16 @@
 #!/usr/bin/env python
-"""Extracts the log-mel features of a TAU 2020 3Class folder into an HDF5 store (SPEC §2).
+"""Extracts one input kind of a TAU 2020 3Class folder into an HDF5 store (SPEC §2, §6).
 
     python data_prep/extract_features.py DATASET_DIR STORE.h5 [--workers N]
-        [--dtype float32|float16] [--on-error raise|skip]
+        [--input logmel256|waveform|logmel64|gccgram] [--dtype float32|float16]
+        [--on-error raise|skip]
 
 DATASET_DIR is the development folder (every file of meta.csv, in meta.csv order) or the
-evaluation folder (audio/0.wav …). The store holds (N, 256, 469, 2) log-mel clips, one per
-HDF5 chunk. Interrupted (Ctrl-C, kill -9, power off of the process)? Rerun the same
-command: it resumes and the finished store is identical to an uninterrupted one.
+evaluation folder (audio/0.wav …). `--input` picks the kind, with the paper's parameters:
+logmel256 (default, [R1]): (N, 256, 469, 2) log-mels; waveform ([R2] AclNet): (N, 160000)
+16 kHz mono; logmel64 ([R2] KD): (N, 64, 1001, 1); gccgram ([R2] GCC-grams): (N, 40, 500, 3).
+One clip per HDF5 chunk. Interrupted (Ctrl-C, kill -9, power off of the process)? Rerun the
+same command: it resumes and the finished store is identical to an uninterrupted one.
 See docs/data.md.
 """
 from __future__ import annotations
@@ -17,9 +20,10 @@ import os
 import sys
 from pathlib import Path
 
-from dcase_lowcomplexity.config import FeatureConfig
 from dcase_lowcomplexity.data.dataset import TauDataset, load_evaluation_set
-from dcase_lowcomplexity.data.store import FeatureStore, extract_features
+from dcase_lowcomplexity.data.extraction import extract_inputs
+from dcase_lowcomplexity.data.inputs import KINDS, InputSpec
+from dcase_lowcomplexity.data.store import FeatureStore
 from dcase_lowcomplexity.errors import cli_errors
 
 
@@ -29,6 +33,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("store", type=Path, help="output HDF5 store, e.g. features/fold.h5")
     parser.add_argument("--workers", type=int, default=None,
                         help=f"worker processes (default: all {os.cpu_count()} cores)")
+    parser.add_argument("--input", choices=KINDS, default="logmel256",
+                        help="input kind, with the paper's parameters: logmel256 ([R1]), "
+                             "waveform (16 kHz mono), logmel64 (KD), gccgram ([R2])")
     parser.add_argument("--dtype", choices=("float32", "float16"), default="float32",
                         help="storage type (float16 halves the disk space; reads are float32)")
     parser.add_argument("--on-error", choices=("raise", "skip"), default="raise",
@@ -50,14 +57,14 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     with cli_errors():
         filenames = file_list(args.dataset_dir, check_audio=args.on_error == "raise")
-        path = extract_features(args.dataset_dir, filenames, args.store, FeatureConfig(),
-                                dtype=args.dtype, workers=args.workers,
-                                on_error=args.on_error, progress=not args.quiet)
+        path = extract_inputs(args.dataset_dir, filenames, args.store, InputSpec(args.input),
+                              dtype=args.dtype, workers=args.workers,
+                              on_error=args.on_error, progress=not args.quiet)
         with FeatureStore.open(path) as store:
             skipped = (f", {len(store.skipped)} skipped (see {path}.skipped.csv)"
                        if store.skipped else "")
-            print(f"{path}: {len(store)} clips of {store.feature_config.shape} {store.dtype}"
-                  f"{skipped}")
+            print(f"{path}: {len(store)} {store.spec.kind} clips of {store.spec.shape} "
+                  f"{store.dtype}{skipped}")
     return 0
 
 

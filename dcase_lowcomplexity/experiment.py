@@ -13,7 +13,6 @@ Profiles:
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,7 +26,8 @@ from dcase_lowcomplexity.data.dataset import (
     DEVELOPMENT_FOLDER, EVALUATION_FOLDER, Split, TauDataset, load_evaluation_set,
 )
 from dcase_lowcomplexity.data.demo import make_demo_dataset
-from dcase_lowcomplexity.data.store import FeatureStore, extract_features
+from dcase_lowcomplexity.data import extraction
+from dcase_lowcomplexity.data.store import FeatureStore
 from dcase_lowcomplexity.errors import ConfigError, DatasetError
 from dcase_lowcomplexity.evaluation.figures import plot_confusion_matrix, plot_training_curves
 from dcase_lowcomplexity.evaluation.metrics import ClipScores, score_clips
@@ -122,21 +122,15 @@ def prepare_data(args: argparse.Namespace, clips_per_class: int = DEMO_CLIPS_PER
 
 
 def store_path(store_dir: Path, dataset_root: Path, config: FeatureConfig, dtype: str) -> Path:
-    """One cached store per (dataset folder, feature parameters, dtype)."""
-    key = json.dumps({"root": str(Path(dataset_root).resolve()), "dtype": dtype,
-                      "features": config.__dict__}, sort_keys=True, default=str)
-    digest = hashlib.sha256(key.encode()).hexdigest()[:10]
-    return Path(store_dir) / f"{Path(dataset_root).name}-{digest}.h5"
+    """One cached store per (dataset folder, input spec, dtype): `data.extraction.store_path`."""
+    return extraction.store_path(store_dir, dataset_root, config, dtype)
 
 
 def ensure_store(dataset_root: Path, filenames: Sequence[str], config: FeatureConfig,
                  args: argparse.Namespace) -> FeatureStore:
-    """Extracts (or finishes extracting) the log-mel store of `filenames`, then opens it."""
-    path = store_path(args.store_dir, dataset_root, config, args.store_dtype)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    extract_features(dataset_root, list(filenames), path, config, dtype=args.store_dtype,
-                     workers=args.workers, progress=True)
-    return FeatureStore.open(path, expected=config)
+    """`data.extraction.ensure_store` with the script's --store-dir, --store-dtype, --workers."""
+    return extraction.ensure_store(args.store_dir, dataset_root, list(filenames), config,
+                                   dtype=args.store_dtype, workers=args.workers, progress=True)
 
 
 def write_json(path: Path, data: Any) -> Path:

@@ -1,12 +1,15 @@
-"""The HDF5 feature store: one (N, 256, 469, 2) array, one clip per chunk (SPEC §2).
+"""The HDF5 input store: one (N, *spec.shape) array, one clip per chunk (SPEC §2, §6).
 
 C1 saved one float32 array per split with np.save and loaded it whole (≈ 6.9 GB for the
-development set). Here the log-mel features live in an HDF5 file read one clip at a time:
+development set). Here every input kind of `data.inputs` (the [R1] 256-band log-mel, the
+[R2] 16 kHz waveform, 64-band log-mel and GCC-grams) lives in an HDF5 file read one clip at
+a time:
 
-    /features   (N, n_mels, n_frames, channels) float32 (or float16), chunks (1, …)
+    /features   (N, *spec.shape) float32 (or float16), chunks (1, *spec.shape)
     /filenames  (N,) UTF-8, 'audio/….wav' as in meta.csv
     attributes  format, package_version, dtype, n_clips, complete, skipped (JSON),
-                feature_config (JSON) and one `feature.<field>` per FeatureConfig field,
+                input_spec (JSON of InputSpec.to_dict()) and one `input.<field>` per used
+                field ('input.kind', 'input.features.n_mels', 'input.waveform.sample_rate' …),
                 created_utc / completed_utc (timing: the only attributes that vary)
 
 `StoreWriter` makes it resumable: it writes into `STORE.h5.partial`, whose chunks are all
@@ -14,12 +17,12 @@ allocated when it is created (so writing a clip never changes HDF5 metadata and 
 cannot corrupt the file structure), records each clip in the journal
 `STORE.h5.partial.journal` only after its data is flushed, and renames the partial file to
 `STORE.h5` (os.replace) only when every clip is done. `FeatureStore.open` refuses anything
-else. `extract_features` (implemented in data/extraction.py) drives it with a pool of
-workers computing features and this process as the one writer.
+else. `data.extraction.extract_inputs` drives it with a pool of workers computing the
+inputs and the calling process as the one writer (extraction imports this module, never the
+reverse).
 """
 from __future__ import annotations
 
-import dataclasses
 import datetime
 import json
 import os
@@ -31,9 +34,10 @@ import numpy as np
 
 from dcase_lowcomplexity import __version__
 from dcase_lowcomplexity.config import FeatureConfig
-from dcase_lowcomplexity.errors import StoreError
+from dcase_lowcomplexity.data.inputs import InputSpec, as_spec, differences, flat_fields
+from dcase_lowcomplexity.errors import ConfigError, StoreError
 
-FORMAT = "dcase_lowcomplexity.features/1"
+FORMAT = "dcase_lowcomplexity.features/2"  # /1: log-mel only, `feature_config` attribute
 DTYPES = ("float32", "float16")
 TIMING_ATTRIBUTES = ("created_utc", "completed_utc")
 _VERIFY_TAIL = 16  # journal entries re-checked on resume (only the last writes can be torn)
@@ -60,46 +64,40 @@ def _now() -> str:
     return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
 
 
-def config_attributes(config: FeatureConfig) -> dict[str, object]:
-    """Every FeatureConfig field as an HDF5 attribute (None written as "none")."""
-    fields = dataclasses.asdict(config)
-    attrs = {f"feature.{k}": ("none" if v is None else v) for k, v in fields.items()}
-    attrs["feature_config"] = json.dumps(fields, sort_keys=True)
+def spec_attributes(spec: InputSpec) -> dict[str, object]:
+    """The spec as HDF5 attributes: its JSON, and every used field (None written "none")."""
+    attrs = {f"input.{k}": ("none" if v is None else v) for k, v in flat_fields(spec).items()}
+    attrs["input_spec"] = json.dumps(spec.to_dict(), sort_keys=True)
     return attrs
 
 
-def config_differences(found: FeatureConfig, expected: FeatureConfig) -> list[str]:
-    a, b = dataclasses.asdict(found), dataclasses.asdict(expected)
-    return [f"{k}={a[k]!r} (expected {b[k]!r})" for k in b if a.get(k) != b[k]]
-
-
-def _read_header(f: h5py.File, path: Path) -> tuple[FeatureConfig, list[str], str]:
-    """(feature config, filenames, dtype) of an open store, or StoreError if malformed."""
+def _read_header(f: h5py.File, path: Path) -> tuple[InputSpec, list[str], str]:
+    """(input spec, filenames, dtype) of an open store, or StoreError if malformed."""
     try:
         if f.attrs["format"] != FORMAT:
             raise StoreError(f"format {f.attrs['format']!r}, expected {FORMAT!r}.", path=path,
-                             fix="re-extract it with data_prep/extract_features.py")
-        config = FeatureConfig(**json.loads(f.attrs["feature_config"]))
+                             fix="delete it and re-extract it with data_prep/extract_features.py")
+        spec = InputSpec.from_dict(json.loads(f.attrs["input_spec"]))
         filenames = [n.decode() if isinstance(n, bytes) else n for n in f["filenames"][()]]
         features = f["features"]
-    except (KeyError, TypeError, ValueError) as err:
+    except (KeyError, TypeError, ValueError, ConfigError) as err:
         raise StoreError(f"is not a feature store of this package ({err}).", path=path,
                          fix="re-extract it with data_prep/extract_features.py") from None
-    if features.shape != (len(filenames), *config.shape):
+    if features.shape != (len(filenames), *spec.shape):
         raise StoreError(f"features have shape {features.shape}, expected "
-                         f"{(len(filenames), *config.shape)}.", path=path,
+                         f"{(len(filenames), *spec.shape)}.", path=path,
                          fix="delete it and re-extract with data_prep/extract_features.py")
-    return config, filenames, str(features.dtype)
+    return spec, filenames, str(features.dtype)
 
 
 class FeatureStore:
     """Read side: clips are read one chunk at a time; the file is opened lazily per process
     (a forked or spawned reader reopens it), so readers never hold the whole array."""
 
-    def __init__(self, path: Path, feature_config: FeatureConfig, filenames: list[str],
-                 dtype: str, skipped: list[dict]):
+    def __init__(self, path: Path, spec: InputSpec, filenames: list[str], dtype: str,
+                 skipped: list[dict]):
         self.path = path
-        self.feature_config = feature_config
+        self.spec = spec
         self.filenames = filenames
         self.dtype = dtype
         self.skipped = skipped
@@ -108,8 +106,10 @@ class FeatureStore:
         self._pid: int | None = None
 
     @classmethod
-    def open(cls, path: str | Path, expected: FeatureConfig | None = None) -> "FeatureStore":
-        """Opens a finished store; StoreError if incomplete or made with other parameters."""
+    def open(cls, path: str | Path,
+             expected: InputSpec | FeatureConfig | None = None) -> "FeatureStore":
+        """Opens a finished store; StoreError if incomplete or made with another input spec
+        than `expected` (a FeatureConfig means the logmel256 spec; None accepts any)."""
         path = Path(path)
         if path.name.endswith(".partial") or (not path.exists() and partial_path(path).exists()):
             final = Path(str(path)[: -len(".partial")]) if path.name.endswith(".partial") else path
@@ -123,24 +123,24 @@ class FeatureStore:
                 if not bool(f.attrs.get("complete", False)):
                     raise StoreError("the feature store is incomplete.", path=path,
                                      fix=_finish_fix(path))
-                config, filenames, dtype = _read_header(f, path)
+                spec, filenames, dtype = _read_header(f, path)
                 skipped = json.loads(f.attrs.get("skipped", "[]"))
         except OSError as err:
             raise StoreError(
                 f"is not a readable HDF5 file ({err}).", path=path,
                 fix="delete it and re-extract with data_prep/extract_features.py") from None
-        if expected is not None and config != expected:
+        if expected is not None and spec != as_spec(expected):
             raise StoreError(
-                "was made with other feature parameters: "
-                + ", ".join(config_differences(config, expected)) + ".", path=path,
+                "was made with other input parameters: "
+                + ", ".join(differences(spec, as_spec(expected))) + ".", path=path,
                 fix="extract a new store with the parameters you need (stores are never mixed)")
-        return cls(path, config, filenames, dtype, skipped)
+        return cls(path, spec, filenames, dtype, skipped)
 
     # -- lazy, per-process handle ----------------------------------------------------------
     def _features(self) -> h5py.Dataset:
         if self._file is None or self._pid != os.getpid():
             # One chunk of cache is enough: each clip is read once per request.
-            chunk_bytes = int(np.prod(self.feature_config.shape)) * np.dtype(self.dtype).itemsize
+            chunk_bytes = int(np.prod(self.spec.shape)) * np.dtype(self.dtype).itemsize
             self._file = h5py.File(self.path, "r", rdcc_nbytes=chunk_bytes + 4096)
             self._pid = os.getpid()
         return self._file["features"]
@@ -155,10 +155,10 @@ class FeatureStore:
 
     @property
     def shape(self) -> tuple[int, ...]:
-        return (len(self), *self.feature_config.shape)
+        return (len(self), *self.spec.shape)
 
     def __getitem__(self, i: int) -> np.ndarray:
-        """Clip i as (n_mels, n_frames, channels) float32."""
+        """Clip i as a float32 array of `spec.shape`."""
         i = int(i)
         if not -len(self) <= i < len(self):
             raise IndexError(f"clip {i} out of range for a store of {len(self)} clips")
@@ -166,11 +166,9 @@ class FeatureStore:
 
     def read_batch(self, indices) -> np.ndarray:
         """Clips `indices` (any order, repeats allowed) as (n, …) float32."""
-        indices = np.asarray(indices, dtype=np.int64).reshape(-1)
-        if indices.size and (indices.min() < 0 or indices.max() >= len(self)):
-            raise IndexError(f"indices outside [0, {len(self)}) for {self.path}")
+        indices = self._checked(indices)
         features = self._features()
-        out = np.empty((len(indices), *self.feature_config.shape), dtype=np.float32)
+        out = np.empty((len(indices), *self.spec.shape), dtype=np.float32)
         for j, i in enumerate(indices):
             if self.dtype == "float32":
                 features.read_direct(out, np.s_[i], np.s_[j])
@@ -178,27 +176,36 @@ class FeatureStore:
                 out[j] = features[i]
         return out
 
-    def read_crops(self, indices, offsets, frames: int) -> np.ndarray:
-        """Time crops: crop j = clip indices[j], frames offsets[j] … offsets[j] + frames − 1,
-        as (n, n_mels, frames, channels) float32, read without a whole-clip buffer."""
-        indices = np.asarray(indices, dtype=np.int64).reshape(-1)
+    def read_crops(self, indices, offsets, length: int) -> np.ndarray:
+        """Time crops, read without a whole-clip buffer: crop j is clip indices[j] at
+        offsets[j] … offsets[j] + length − 1 along `spec.time_axis` (frames of an (F, T, C)
+        input, samples of the waveform); (n, *spec.shape with `length` on that axis) float32."""
+        indices = self._checked(indices)
         offsets = np.asarray(offsets, dtype=np.int64).reshape(-1)
-        n_mels, n_frames, channels = self.feature_config.shape
+        axis, shape = self.spec.time_axis, list(self.spec.shape)
+        total = shape[axis]
+        if len(offsets) != len(indices) or length < 1 or (offsets.size and (
+                offsets.min() < 0 or offsets.max() + length > total)):
+            raise IndexError(f"crops of {length} at offsets outside the {total}-long time axis "
+                             f"of the clips of {self.path}")
+        shape[axis] = length
+        features = self._features()
+        out = np.empty((len(indices), *shape), dtype=np.float32)
+        window = [slice(None)] * len(shape)
+        for j, (i, o) in enumerate(zip(indices, offsets)):
+            window[axis] = slice(int(o), int(o) + length)
+            selection = (int(i), *window)
+            if self.dtype == "float32":
+                features.read_direct(out, selection, np.s_[j])
+            else:
+                out[j] = features[selection]
+        return out
+
+    def _checked(self, indices) -> np.ndarray:
+        indices = np.asarray(indices, dtype=np.int64).reshape(-1)
         if indices.size and (indices.min() < 0 or indices.max() >= len(self)):
             raise IndexError(f"indices outside [0, {len(self)}) for {self.path}")
-        if len(offsets) != len(indices) or (offsets.size and (
-                offsets.min() < 0 or offsets.max() + frames > n_frames)):
-            raise IndexError(f"crops of {frames} frames at offsets outside the "
-                             f"{n_frames}-frame clips of {self.path}")
-        features = self._features()
-        out = np.empty((len(indices), n_mels, frames, channels), dtype=np.float32)
-        for j, (i, o) in enumerate(zip(indices, offsets)):
-            window = np.s_[i, :, o:o + frames, :]
-            if self.dtype == "float32":
-                features.read_direct(out, window, np.s_[j])
-            else:
-                out[j] = features[window]
-        return out
+        return indices
 
     def index_of(self, filenames) -> np.ndarray:
         """Row of each file name ('audio/….wav') as int64; StoreError for unknown names."""
@@ -230,32 +237,33 @@ class FeatureStore:
 class StoreWriter:
     """Write side: a preallocated partial store plus a completion journal (resumable)."""
 
-    def __init__(self, path: Path, filenames: list[str], config: FeatureConfig, dtype: str,
+    def __init__(self, path: Path, filenames: list[str], spec: InputSpec, dtype: str,
                  done: set[int]):
-        self.path, self.filenames, self.config, self.dtype = path, filenames, config, dtype
+        self.path, self.filenames, self.spec, self.dtype = path, filenames, spec, dtype
         self.done = done
         self._file = h5py.File(partial_path(path), "r+", rdcc_nbytes=0)  # no write cache
         self._journal = os.open(journal_path(path), os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
 
     @classmethod
-    def open(cls, path: str | Path, filenames, config: FeatureConfig = FeatureConfig(),
+    def open(cls, path: str | Path, filenames, spec: InputSpec | FeatureConfig | None = None,
              dtype: str = "float32") -> "StoreWriter | None":
-        """Starts or resumes the store at `path`; None if it is already finished."""
-        path, filenames = Path(path), list(filenames)
+        """Starts or resumes the store at `path` (spec: an InputSpec, or a FeatureConfig or
+        None for the logmel256 one); None if it is already finished."""
+        path, filenames, spec = Path(path), list(filenames), as_spec(spec)
         if dtype not in DTYPES:
             raise StoreError(f"unsupported dtype {dtype!r}.", path=path,
                              fix=f"use one of {', '.join(DTYPES)}")
         if path.exists():
-            _check_finished(path, filenames, config, dtype)
+            _check_finished(path, filenames, spec, dtype)
             # leftovers of a run killed between the final rename and the clean-up
             partial_path(path).unlink(missing_ok=True)
             journal_path(path).unlink(missing_ok=True)
             return None
-        done = _resume(path, filenames, config, dtype)
+        done = _resume(path, filenames, spec, dtype)
         if done is None:
-            _create_partial(path, filenames, config, dtype)
+            _create_partial(path, filenames, spec, dtype)
             done = set()
-        return cls(path, filenames, config, dtype, done)
+        return cls(path, filenames, spec, dtype, done)
 
     def write(self, index: int, features: np.ndarray) -> None:
         """Stores clip `index`, then journals it (data flushed first: a kill loses ≤ 1 clip)."""
@@ -296,8 +304,8 @@ class StoreWriter:
             self._journal = None
 
 
-def _check_finished(path: Path, filenames: list[str], config: FeatureConfig, dtype: str) -> None:
-    store = FeatureStore.open(path, expected=config)
+def _check_finished(path: Path, filenames: list[str], spec: InputSpec, dtype: str) -> None:
+    store = FeatureStore.open(path, expected=spec)
     if store.dtype != dtype:
         raise StoreError(f"exists with dtype {store.dtype}, not {dtype}.", path=path,
                          fix="choose another store path, or delete this store to re-extract")
@@ -307,7 +315,7 @@ def _check_finished(path: Path, filenames: list[str], config: FeatureConfig, dty
                          fix="choose another store path, or delete this store to re-extract")
 
 
-def _create_partial(path: Path, filenames: list[str], config: FeatureConfig, dtype: str) -> None:
+def _create_partial(path: Path, filenames: list[str], spec: InputSpec, dtype: str) -> None:
     """A new partial store whose chunks are all allocated now (raw writes only, later)."""
     journal_path(path).unlink(missing_ok=True)
     tmp = Path(f"{partial_path(path)}.tmp")
@@ -315,19 +323,19 @@ def _create_partial(path: Path, filenames: list[str], config: FeatureConfig, dty
     dcpl = h5py.h5p.create(h5py.h5p.DATASET_CREATE)
     dcpl.set_alloc_time(h5py.h5d.ALLOC_TIME_EARLY)
     with h5py.File(tmp, "w") as f:
-        f.create_dataset("features", shape=(len(filenames), *config.shape), dtype=dtype,
-                         chunks=(1, *config.shape), dcpl=dcpl, track_times=False,
+        f.create_dataset("features", shape=(len(filenames), *spec.shape), dtype=dtype,
+                         chunks=(1, *spec.shape), dcpl=dcpl, track_times=False,
                          fill_time="never")
         f.create_dataset("filenames", data=np.array(filenames, dtype=h5py.string_dtype()),
                          track_times=False)
-        f.attrs.update(config_attributes(config))
+        f.attrs.update(spec_attributes(spec))
         f.attrs.update({"format": FORMAT, "package_version": __version__, "dtype": dtype,
                         "n_clips": len(filenames), "complete": False, "skipped": "[]",
                         "created_utc": _now(), "completed_utc": ""})
     os.replace(tmp, partial_path(path))
 
 
-def _resume(path: Path, filenames: list[str], config: FeatureConfig, dtype: str) -> set[int] | None:
+def _resume(path: Path, filenames: list[str], spec: InputSpec, dtype: str) -> set[int] | None:
     """Clips already done in a partial store, or None when there is nothing to resume."""
     partial = partial_path(path)
     if not partial.exists():
@@ -346,9 +354,9 @@ def _resume(path: Path, filenames: list[str], config: FeatureConfig, dtype: str)
     except (OSError, StoreError):
         partial.unlink()  # unreadable: nothing in it can be trusted, start again
         return None
-    if found != config or found_dtype != dtype or names != filenames:
-        what = config_differences(found, config) + ([f"dtype={found_dtype!r}"] if
-                                                    found_dtype != dtype else [])
+    if found != spec or found_dtype != dtype or names != filenames:
+        what = differences(found, spec) + (
+            [f"dtype={found_dtype!r}"] if found_dtype != dtype else [])
         raise StoreError(
             "an interrupted extraction with other parameters or files is in progress here"
             + (f" ({', '.join(what)})" if what else " (other file list)") + ".", path=partial,
@@ -394,13 +402,3 @@ def _copy_rows(partial: Path, tmp: Path, keep: list[int], attrs: dict) -> None:
         dst.attrs.update(dict(src.attrs))
         dst.attrs.update(attrs)
         dst.attrs["n_clips"] = len(keep)
-
-
-def extract_features(audio_root, filenames, store_path, config: FeatureConfig = FeatureConfig(),
-                     *, dtype: str = "float32", workers: int | None = None,
-                     on_error: str = "raise", progress: bool = True) -> Path:
-    """Extracts (or resumes extracting) the log-mel store of `filenames`; see data/extraction.py."""
-    from dcase_lowcomplexity.data.extraction import extract_features as run  # workers → store
-
-    return run(audio_root, filenames, store_path, config, dtype=dtype, workers=workers,
-               on_error=on_error, progress=progress)
