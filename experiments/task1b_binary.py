@@ -99,7 +99,7 @@ def train(config: PaperConfig, data: ex.PreparedData, store, run_dir: Path, args
 def export_and_score(config, model, data: ex.PreparedData, store, run_dir: Path, args):
     """Packs the sign bits, reloads the model FROM THAT FILE, and scores the reloaded model."""
     from dcase_lowcomplexity.evaluation.inference import predict_clips
-    from dcase_lowcomplexity.evaluation.tables import R1_TABLE1
+    from dcase_lowcomplexity.reported import R1_TABLE1
     from dcase_lowcomplexity.export.bitpack import load_packed, save_packed
     from dcase_lowcomplexity.export.size import model_size_report
 

@@ -3,7 +3,8 @@ import keras
 import numpy as np
 import pytest
 
-from dcase_lowcomplexity.config import R2_TEACHER_PARAMETERS, TeacherConfig, demo_teacher_config
+from dcase_lowcomplexity.config import TeacherConfig, demo_teacher_config
+from dcase_lowcomplexity.reported import R2_TEACHER_PARAMETERS
 from dcase_lowcomplexity.errors import ConfigError
 from dcase_lowcomplexity.models.teacher import build_teacher
 
