@@ -19,7 +19,7 @@ from dcase_lowcomplexity.export.size import (
 from dcase_lowcomplexity.export.tflite import TFLiteModel, tflite_tensors
 from dcase_lowcomplexity.models.student import build_student
 from dcase_lowcomplexity.models.teacher import build_teacher
-from dcase_lowcomplexity.r2_pipeline import profiles, report
+from dcase_lowcomplexity.r2_pipeline import profiles
 from dcase_lowcomplexity.r2_pipeline.inputs import InputSpec, ensure_inputs
 from dcase_lowcomplexity.r2_pipeline.training import keras_predictor, predict_rows
 from dcase_lowcomplexity.training.pruning import load_masks
