@@ -450,44 +450,6 @@ def dcase_size_kb(parameters: int, bytes_per_parameter: float) -> float:
     return parameters * bytes_per_parameter / 1024
 
 
-@dataclass(frozen=True)
-class R2System:
-    """One row of [R2]'s results as SPEC §6 gives them."""
-
-    system: str
-    parameters: int  # non-zero parameters as [R2] counts them
-    storage: str  # "int8" | "float16": the exported dtype
-    size_kb: float  # as printed in [R2]
-    accuracy: float  # [R2] development accuracy, %
-    fp32_accuracy: float | None  # [R2]'s float32 base model, where given
-    note: str = ""
-
-    @property
-    def bytes_per_parameter(self) -> int:
-        return {"int8": 1, "float16": 2, "float32": 4}[self.storage]
-
-    @property
-    def computed_size_kb(self) -> float:
-        return dcase_size_kb(self.parameters, self.bytes_per_parameter)
-
-
-# The four [R2] submissions (SPEC §6); experiments/compare_systems.py prints them beside ours.
-R2_TABLE: tuple[R2System, ...] = (
-    R2System("AclNet0.5 INT8", 317_038, "int8", 309.60, 90.94, 91.52,
-             "317,038 / 1024 = 309.607 KB: [R2] truncates to 309.60; FP32 size 1,238.43 KB"),
-    R2System("AclNet0.5 LT", 255_740, "float16", 499.49, 91.47, None,
-             "19.6 % of 317,038 pruned by lottery-ticket rewinding, then FP16"),
-    R2System("Student CNN (KD)", 252_713, "float16", 493.58, 90.35, None,
-             "FP32 size 252,713 × 4 / 1024 = 987.16 KB; [R2]'s 978.16 is a transposed-digit "
-             "typo. Teacher VGG-12: 12.6 M parameters, 94.60 %"),
-    R2System("GCC-grams CNN", 252_491, "float16", 493.15, 91.23, None, ""),
-)
-
-R2_TEACHER_PARAMETERS = 12_600_000  # [R2]: VGG-12 teacher, "12.6 M"
-R2_TEACHER_ACCURACY = 94.60  # [R2]: teacher development accuracy, %
-R2_CHALLENGE_BASELINE = (87.3, 450.0)  # SPEC §6: DCASE baseline accuracy %, size KB
-
-
 def demo_aclnet_config() -> AclNetConfig:
     """AclNet with the same layer table, narrowed (width 0.125, LLF 8/32) for a 2-core CPU."""
     return AclNetConfig(llf_filters=(8, 32), width_multiplier=0.125, embedding_dim=64)

@@ -5,12 +5,14 @@
     python experiments/compare_systems.py --profile paper      # runs/*/paper-fold1-seed0
     python experiments/compare_systems.py RUN_DIR [RUN_DIR ...] --out DIR
 
-Reads finished run folders of experiments/task1b_binary.py ([R1], one bit per weight) and
-of task1b_int8.py, task1b_lottery.py, task1b_distill.py and task1b_gccgram.py ([R2]); writes
-compare.md and compare.csv and prints the tables: parameters (ours / the report's), DCASE
-size (non-zero parameters × bytes, batch norm excluded) and file size, reduction against
-each system's FP32 base, accuracy and log loss of the SHIPPED model (the .tflite file or the
-packed bits), the FP32 base's accuracy and the drop.
+Reads the summary.json of finished run folders of experiments/task1b_binary.py ([R1], one
+bit per weight) and of task1b_int8.py, task1b_lottery.py, task1b_distill.py and
+task1b_gccgram.py ([R2]) (dcase_lowcomplexity/evaluation/compare.py); writes compare.md and
+compare.csv and prints the tables: parameters (ours / the report's; [R2]'s are trainable
+parameters), DCASE size (non-zero parameters × bytes, batch norm excluded) and file size,
+accuracy and log loss of the SHIPPED model (the .tflite file or the packed bits), and [R2]
+Table 3's reduction and accuracy drop against [R2]'s references (the teacher for the KD
+student, the FP32 base for the others), the report's figures beside ours.
 """
 from __future__ import annotations
 
@@ -19,7 +21,7 @@ import sys
 from pathlib import Path
 
 from dcase_lowcomplexity.errors import cli_errors
-from dcase_lowcomplexity.r2_pipeline import compare
+from dcase_lowcomplexity.evaluation import compare
 
 
 def parse_args(argv=None):

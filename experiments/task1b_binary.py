@@ -99,14 +99,19 @@ def train(config: PaperConfig, data: ex.PreparedData, store, run_dir: Path, args
 def export_and_score(config, model, data: ex.PreparedData, store, run_dir: Path, args):
     """Packs the sign bits, reloads the model FROM THAT FILE, and scores the reloaded model."""
     from dcase_lowcomplexity.evaluation.inference import predict_clips
-    from dcase_lowcomplexity.evaluation.tables import R1_TABLE1
+    from dcase_lowcomplexity.evaluation.summary import RunSummary, write_summary
     from dcase_lowcomplexity.export.bitpack import load_packed, save_packed
-    from dcase_lowcomplexity.export.size import model_size_report
+    from dcase_lowcomplexity.export.size import model_size_report, size_summary
+    from dcase_lowcomplexity.reported import R1_NAME, R1_TABLE1
 
     packed = save_packed(model, run_dir / "model.1bit", config=config.model)
     size = model_size_report(model)
     ex.atomic_write_text(run_dir / "size.md", size.to_markdown() + "\n")
     size.to_csv(run_dir / "size.csv")
+    label = args.label or f"McDonnell_USA_task1b_{args.seed % 4 + 1}"
+    write_summary(run_dir, RunSummary(  # read by experiments/compare_systems.py
+        system=SYSTEM, table_name=R1_NAME, label=label, storage="1bit",
+        sizes=size_summary(model, "1bit", packed, base=model), scored=packed.name))
     reloaded = load_packed(packed)
     swap = config.inference.channel_swap_average
     scores = None
@@ -124,7 +129,6 @@ def export_and_score(config, model, data: ex.PreparedData, store, run_dir: Path,
                                      config.features, args)
         probs = predict_clips(reloaded, eval_store, channel_swap_average=swap,
                               batch_size=config.inference.batch_size)
-        label = args.label or f"McDonnell_USA_task1b_{args.seed % 4 + 1}"
         paths = ex.write_submission(
             run_dir, label, eval_store.filenames, probs, complexity=size, scores=scores,
             name="One-bit-per-weight split-frequency ResNet", abbreviation="1bitResNet",

@@ -9,7 +9,7 @@ Steps ([R2]): 64-band log-mels, 25 ms window, 10 ms hop, one channel (cached, re
 the VGG-12 teacher is trained (teacher/, scored there in FP32) → the student is trained
 through the Distiller, loss 0.25·KL(embeddings) + 0.25·KL(softmax outputs) + 0.5·CE
 (student/) → the student is scored in FP32 (fp32/) → FP16 .tflite of the student → THAT FILE
-is scored by LiteRT on the whole clips → results, size.md, system.json, submission files
+is scored by LiteRT on the whole clips → results, size.md, summary.json, submission files
 (Lopez-Meyer_IL_task1b_3). Both phases resume after an interruption.
 """
 from __future__ import annotations
@@ -69,6 +69,7 @@ def main(argv=None) -> int:
         from dcase_lowcomplexity.config import (
             FeatureAugmentConfig, LogMel64Config, StudentConfig, TeacherConfig, WaveformConfig,
         )
+        from dcase_lowcomplexity.export.size import size_summary
         from dcase_lowcomplexity.models.student import build_student
         from dcase_lowcomplexity.models.teacher import build_teacher
         from dcase_lowcomplexity.r2_pipeline import report, runs, training
@@ -109,7 +110,8 @@ def main(argv=None) -> int:
         runs.ship(run_dir, profiles.SYSTEMS[SYSTEM], student, si, args, base=student,
                   log_csv=student_log, folders={"fp32": "fp32", "teacher": "teacher"},
                   input_shape=logmel.shape,
-                  extra={"teacher": report.size_summary(teacher, "float32", None)[1]})
+                  reference="teacher",  # [R2] Table 3 measures the student against it
+                  reference_sizes={"teacher": size_summary(teacher, "float32").to_dict()})
         print(f"run folder: {run_dir}  ({time.perf_counter() - start:.0f} s)")
     return 0
 

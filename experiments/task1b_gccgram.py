@@ -9,7 +9,7 @@ Steps ([R2]): 16 kHz stereo → per 64 ms frame (20 ms hop) a left and a right 4
 and the 40 central lags of the GCC-PHAT, (40, 500, 3) per 10 s clip (cached, resumable) →
 five depthwise-separable conv blocks trained with mixup and SGDR (resumable) → the FP32
 model is scored (fp32/) → FP16 .tflite → THAT FILE is scored by LiteRT → results, size.md,
-system.json, submission files (Lopez-Meyer_IL_task1b_4).
+summary.json, submission files (Lopez-Meyer_IL_task1b_4).
 """
 from __future__ import annotations
 

@@ -10,7 +10,7 @@ random 1 s crops with gain, noise and mixup, SGDR (resumable: rerun the same com
 FP32 base is scored (fp32/) → full-integer INT8 .tflite calibrated on training crops → THAT
 FILE is run by the LiteRT interpreter on the validation split, each clip the mean of its 1 s
 segments → results.md/.csv, confusion matrix, training curves, size.md (DCASE size and file
-size), system.json, and the DCASE submission files (Lopez-Meyer_IL_task1b_1) for an
+size), summary.json, and the DCASE submission files (Lopez-Meyer_IL_task1b_1) for an
 evaluation folder. No AudioSet pre-training ([R2] used it; not available offline).
 """
 from __future__ import annotations

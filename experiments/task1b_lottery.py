@@ -12,7 +12,7 @@ the FP32 base is scored (fp32/) → prune the 19.6 % smallest-magnitude conv/den
 after every step (phase2_retrain/) → the sparsity is checked unchanged (lottery.json) → the
 pruned FP32 model is scored (fp32_pruned/) → FP16 .tflite → THAT FILE is scored by LiteRT
 (1 s segments averaged) → results, size.md (DCASE size counts non-zero weights; the file stores
-the zeros), system.json, submission files (Lopez-Meyer_IL_task1b_2). Every phase resumes.
+the zeros), summary.json, submission files (Lopez-Meyer_IL_task1b_2). Every phase resumes.
 """
 from __future__ import annotations
 

@@ -3,7 +3,7 @@
 - `results_table`: rows indoor, outdoor, transportation, overall; columns accuracy (%) and
   log loss; "overall" accuracy is the macro average (the task's metric), the raw accuracy is
   given beside it ([R1] Figure 2: raw 97.18 %, macro 97.14 %). Written as results.md/.csv.
-- `comparison_table`: ours next to [R1] Table 1 (`R1_TABLE1`).
+- `comparison_table`: ours next to [R1] Table 1 (`reported.R1_TABLE1`).
 - `seeds_table`: mean ± sample standard deviation (ddof = 1) per row over independent runs
   ([R1]'s "four submissions"; its abstract reports 96.6 ± 0.5 % macro accuracy).
 - `loco_table`: leave-one-city-out accuracies and their mean, with C1's figures beside them.
@@ -20,21 +20,10 @@ import pandas as pd
 from dcase_lowcomplexity.config import CLASS_NAMES
 from dcase_lowcomplexity.errors import ConfigError
 from dcase_lowcomplexity.evaluation.metrics import ClipScores, score_clips
+from dcase_lowcomplexity.reported import (
+    C1_LOCO_PERCENT, R1_ABSTRACT_MACRO_PERCENT, R1_TABLE1,
+)
 from dcase_lowcomplexity.atomic import atomic_write_text
-
-# [R1] Table 1, official fold 1 (4,185 files): (accuracy %, log loss).
-R1_TABLE1: dict[str, tuple[float, float]] = {
-    "indoor": (94.7, 0.149),
-    "outdoor": (97.8, 0.082),
-    "transportation": (98.9, 0.054),
-    "overall": (97.1, 0.094),
-}
-# [R1] Figure 2 and abstract.
-R1_FIGURE2_RAW_PERCENT = 97.18
-R1_FIGURE2_MACRO_PERCENT = 97.14
-R1_ABSTRACT_MACRO_PERCENT = (96.6, 0.5)  # mean ± std over independent runs
-# C1's leave-one-city-out validation accuracies (%) where SPEC §5 gives them.
-C1_LOCO_PERCENT: dict[str, float] = {"barcelona": 90.17, "paris": 98.43, "mean": 95.66}
 
 ROWS = (*CLASS_NAMES, "overall")
 

@@ -7,13 +7,18 @@ For the paper's network: 3,987,000 bits = 498,375 bytes = 486.69 KB, 6,340 BN fl
 excluded ([R1] §3.4). For [R2]: 317,038 × 4 / 1024 = 1,238.43 KB, × 1 = 309.61 KB;
 252,713 × 2 / 1024 = 493.58 KB.
 
-Command line (prints the table):
+[R2] counts parameters differently: its "trainable parameters" (`trainable_parameters`,
+batch-norm γ and β included, moving statistics not; non-zero ones for a pruned model).
+`size_summary` puts both beside the shipped file's bytes and the FP32 base's size.
+
+Command line (dcase_lowcomplexity/cli/size.py; prints the table, `--r2` the [R2] networks'
+trainable counts beside the report's):
 
     python -m dcase_lowcomplexity.export.size [MODEL_FILE] [--storage S] [--config paper|demo]
+    python -m dcase_lowcomplexity.export.size --r2
 """
 from __future__ import annotations
 
-import argparse
 import csv
 import dataclasses
 import importlib
@@ -25,12 +30,10 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from dcase_lowcomplexity.config import PaperConfig, demo_config
 from dcase_lowcomplexity.atomic import atomic_write_text
-from dcase_lowcomplexity.errors import ConfigError, ModelFileError, cli_errors
+from dcase_lowcomplexity.errors import ConfigError, ModelFileError
 from dcase_lowcomplexity.export.bitpack import MAGIC, load_packed
 from dcase_lowcomplexity.layers import BinaryConv2D
-from dcase_lowcomplexity.models.binary_resnet import build_binary_resnet
 
 KB = 1024  # DCASE: 1 KB = 1024 bytes
 STORAGE_BITS = {"binary": 1, "int8": 8, "float16": 16, "float32": 32}
@@ -184,6 +187,104 @@ def model_size_report(model: keras.Model, storage: str | None = None) -> SizeRep
     )
 
 
+# -- parameters as [R2] counts them, and the run's size summary --------------------------------
+SUMMARY_STORAGE = {"1bit": ("binary", 1 / 8), "int8": ("int8", 1), "float16": ("float16", 2),
+                   "float32": ("float32", 4)}
+
+
+def trainable_parameters(model: keras.Model) -> int:
+    """[R2]'s count: the model's trainable weights (batch-norm γ and β count, the moving mean
+    and variance do not). 12,621,635 for the VGG-12 teacher ([R2] Table 1)."""
+    return int(sum(int(np.prod(w.shape)) for w in model.trainable_weights))
+
+
+def non_zero_trainable_parameters(model: keras.Model) -> int:
+    """[R2]'s count of a pruned model: trainable weights that are not zero (255,740 for the
+    lottery ticket, [R2] Table 2)."""
+    return int(sum(int(np.count_nonzero(keras.ops.convert_to_numpy(w)))
+                   for w in model.trainable_weights))
+
+
+@dataclass(frozen=True)
+class SizeSummary:
+    """The sizes of a shipped model, as `summary.json` stores them (`to_dict`).
+
+    `trainable` / `trainable_non_zero`: [R2]'s count; `dcase_parameters` / `dcase_non_zero` /
+    `dcase_kb`: the DCASE rule (non-zero parameters × bytes, batch norm excluded);
+    `file` / `file_bytes`: the shipped file; `fp32_base`: the FP32 base network's sizes
+    (keys trainable, trainable_non_zero, dcase_non_zero, dcase_kb) or None."""
+
+    storage: str
+    bytes_per_parameter: float
+    trainable: int | None
+    trainable_non_zero: int | None
+    bn_parameters: int
+    dcase_parameters: int
+    dcase_non_zero: int
+    dcase_kb: float
+    file: str | None = None
+    file_bytes: int | None = None
+    fp32_base: dict | None = None
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+def _storage(storage: str) -> tuple[str, float]:
+    if storage not in SUMMARY_STORAGE:
+        raise ConfigError(f"unknown storage {storage!r}",
+                          fix=f"use one of {', '.join(SUMMARY_STORAGE)}")
+    return SUMMARY_STORAGE[storage]
+
+
+def _file_sizes(file: str | Path | None) -> dict:
+    if file is None:
+        return {}
+    path = Path(file)
+    if not path.is_file():
+        raise ModelFileError("the shipped file does not exist", path, fix="export the model first")
+    return {"file": path.name, "file_bytes": int(path.stat().st_size)}
+
+
+def size_summary(shipped: keras.Model, storage: str, file: str | Path | None = None,
+                 base: keras.Model | None = None) -> SizeSummary:
+    """Sizes of `shipped` stored as `storage` ("1bit", "int8", "float16", "float32"): [R2]'s
+    trainable counts, the DCASE rule, the shipped `file`'s bytes and the FP32 `base`'s sizes
+    (the network before quantisation / pruning; the shipped one itself for [R1])."""
+    report_storage, bytes_per_parameter = _storage(storage)
+    report = model_size_report(shipped, storage=report_storage)
+    fp32_base = None
+    if base is not None:
+        fp32 = model_size_report(base, storage="float32")
+        fp32_base = {"trainable": trainable_parameters(base),
+                     "trainable_non_zero": non_zero_trainable_parameters(base),
+                     "dcase_non_zero": int(fp32.non_zero_parameters), "dcase_kb": fp32.size_kb}
+    return SizeSummary(
+        storage=storage, bytes_per_parameter=bytes_per_parameter,
+        trainable=trainable_parameters(shipped),
+        trainable_non_zero=non_zero_trainable_parameters(shipped),
+        bn_parameters=int(report.bn_parameters_excluded),
+        dcase_parameters=int(report.total_parameters),
+        dcase_non_zero=int(report.non_zero_parameters), dcase_kb=report.size_kb,
+        fp32_base=fp32_base, **_file_sizes(file))
+
+
+def summary_of_report(report: SizeReport, storage: str = "1bit",
+                      file: str | Path | None = None) -> SizeSummary:
+    """A SizeSummary from a SizeReport alone ([R1]'s size table): no trainable counts; the
+    FP32 base is the same weights in float32 (one-bit weights: reduction 32)."""
+    _, bytes_per_parameter = _storage(storage)
+    fp32_base = {"trainable": None, "trainable_non_zero": None,
+                 "dcase_non_zero": int(report.total_parameters),
+                 "dcase_kb": report.total_parameters * 4 / KB}
+    return SizeSummary(
+        storage=storage, bytes_per_parameter=bytes_per_parameter, trainable=None,
+        trainable_non_zero=None, bn_parameters=int(report.bn_parameters_excluded),
+        dcase_parameters=int(report.total_parameters),
+        dcase_non_zero=int(report.non_zero_parameters), dcase_kb=report.size_kb,
+        fp32_base=fp32_base, **_file_sizes(file))
+
+
 def _register_package_layers() -> None:
     """Imports every model module so their registered layers are known to load_model."""
     import dcase_lowcomplexity.models as models
@@ -217,27 +318,7 @@ def load_model_file(path: str | Path) -> keras.Model:
                              path, fix="re-save the model with model.save(path)") from None
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m dcase_lowcomplexity.export.size",
-        description="DCASE2020 model size (non-zero parameters × bits, batch norm excluded).",
-    )
-    parser.add_argument("model_file", nargs="?", help=".keras or packed one-bit file; "
-                        "without it the untrained network of --config is sized")
-    parser.add_argument("--storage", choices=sorted(STORAGE_BITS), default=None,
-                        help="force the bits of every parameter (default: each weight's own)")
-    parser.add_argument("--config", choices=("paper", "demo"), default="paper",
-                        help="architecture to size when no MODEL_FILE is given")
-    args = parser.parse_args(argv)
-    with cli_errors():
-        if args.model_file:
-            model = load_model_file(args.model_file)
-        else:
-            config = PaperConfig() if args.config == "paper" else demo_config()
-            model = build_binary_resnet(config.model)
-        print(model_size_report(model, storage=args.storage).to_markdown())
-    return 0
-
-
 if __name__ == "__main__":
+    from dcase_lowcomplexity.cli.size import main
+
     raise SystemExit(main())

@@ -9,8 +9,8 @@
   lottery-ticket phases with their masks and rewinding snapshot saved atomically, prediction.
 - `runs`: the steps every script runs around its own training (inputs of the split,
   batch streams, per-epoch validation, FP32 scoring, `ship`: export → score the file → sizes
-  → system.json → submission).
+  → summary.json → submission).
 - `report`: TFLite export, scoring of the shipped file, DCASE size beside the file size,
-  `system.json`, DCASE submission files.
+  `summary.json`, DCASE submission files.
 - `compare`: the analogue of [R2] Tables 1–3 for the five systems (the [R1] run included).
 """

@@ -5,7 +5,7 @@ and maps the split's files to rows; `waveform_stream` / `feature_stream` build t
 training batches; `validation_for` scores a model on the whole validation split every epoch;
 `score_model` writes a model's Table-1 results into a folder (the FP32 base, the teacher);
 `ship` exports the trained network, scores THE EXPORTED FILE with the LiteRT interpreter,
-writes the size table, system.json and the DCASE submission files.
+writes the size table, summary.json and the DCASE submission files.
 """
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ import numpy as np
 
 from dcase_lowcomplexity import experiment as ex
 from dcase_lowcomplexity.config import FeatureAugmentConfig, WaveformAugmentConfig
+from dcase_lowcomplexity.export.formats import load_predictor
 from dcase_lowcomplexity.r2_pipeline import report
 from dcase_lowcomplexity.r2_pipeline.inputs import CachedInputs, InputSpec, ensure_inputs
 from dcase_lowcomplexity.r2_pipeline.profiles import R2SystemInfo, R2TrainingConfig
@@ -133,11 +134,12 @@ def score_model(folder: Path, model: keras.Model, si: SplitInputs, *, log_csv=No
 def ship(run_dir: Path, info: R2SystemInfo, model: keras.Model, si: SplitInputs,
          args: argparse.Namespace, *, base: keras.Model | None, log_csv: Path | None,
          folders: dict[str, str], calibration=None, input_shape=None,
-         extra: dict | None = None) -> dict:
-    """Export → score the FILE → sizes → system.json → submission files; returns the sizes."""
+         extra: dict | None = None, reference: str = "fp32",
+         reference_sizes: dict | None = None) -> dict:
+    """Export → score the FILE → sizes → summary.json → submission files; returns the sizes."""
     path = report.export_model(model, run_dir, info.storage, calibration=calibration,
                                input_shape=input_shape)
-    predict = report.tflite_predictor(path)
+    predict = load_predictor(path)
     scores = None
     if si.validation_rows is not None:
         probs = predict_rows(predict, si.development.array, si.validation_rows,
@@ -148,7 +150,8 @@ def ship(run_dir: Path, info: R2SystemInfo, model: keras.Model, si: SplitInputs,
         print(f"{info.r2_name}, {path.name} run by LiteRT:\n{table.to_markdown()}")
     size_report, sizes = report.write_sizes(run_dir, model, info.storage, path, base)
     report.write_system_json(run_dir, info, sizes, scored=f"{path.name} (LiteRT interpreter)",
-                             folders=folders, extra=extra)
+                             folders=folders, extra=extra, reference=reference,
+                             reference_sizes=reference_sizes)
     if si.evaluation is not None:
         rows = np.arange(len(si.evaluation))
         probs = predict_rows(predict, si.evaluation.array, rows,

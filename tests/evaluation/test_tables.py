@@ -17,12 +17,6 @@ def figure2_predictions():
     return predictions_from_confusion(FIGURE2)
 
 
-def test_r1_reference_numbers():
-    assert tables.R1_TABLE1 == {"indoor": (94.7, 0.149), "outdoor": (97.8, 0.082),
-                                "transportation": (98.9, 0.054), "overall": (97.1, 0.094)}
-    assert tables.C1_LOCO_PERCENT == {"barcelona": 90.17, "paris": 98.43, "mean": 95.66}
-
-
 def test_results_table_in_table1_layout(tmp_path, figure2_predictions):
     table = tables.results_table(*figure2_predictions)
     f = table.frame

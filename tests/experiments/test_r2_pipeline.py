@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 from dcase_lowcomplexity import experiment as ex
-from dcase_lowcomplexity.config import R2_TABLE, WaveformAugmentConfig, WaveformConfig
+from dcase_lowcomplexity.config import WaveformAugmentConfig, WaveformConfig
+from dcase_lowcomplexity.reported import R2_TABLE
 from dcase_lowcomplexity.data.audio import read_clip, write_clip
 from dcase_lowcomplexity.data.waveform import WaveformSequence
 from dcase_lowcomplexity.errors import AudioError, ConfigError, ModelFileError, RunError

@@ -12,11 +12,14 @@ import yaml
 
 from dcase_lowcomplexity import experiment as ex
 from dcase_lowcomplexity.config import CLASS_NAMES
-from dcase_lowcomplexity.export.size import load_model_file, model_size_report
+from dcase_lowcomplexity.export.formats import load_predictor
+from dcase_lowcomplexity.export.size import (
+    load_model_file, model_size_report, trainable_parameters,
+)
 from dcase_lowcomplexity.export.tflite import TFLiteModel, tflite_tensors
 from dcase_lowcomplexity.models.student import build_student
 from dcase_lowcomplexity.models.teacher import build_teacher
-from dcase_lowcomplexity.r2_pipeline import profiles, report
+from dcase_lowcomplexity.r2_pipeline import profiles
 from dcase_lowcomplexity.r2_pipeline.inputs import InputSpec, ensure_inputs
 from dcase_lowcomplexity.r2_pipeline.training import keras_predictor, predict_rows
 from dcase_lowcomplexity.training.pruning import load_masks
@@ -25,7 +28,7 @@ from dcase_lowcomplexity.training.run import read_log
 pytestmark = pytest.mark.slow
 WAVEFORM = InputSpec("waveform", profiles.waveform_config("demo"))
 OUTPUTS = ("config.json", "results.md", "results.csv", ex.PREDICTIONS_FILE,
-           "confusion_matrix.png", "training_curves.png", "size.md", "size.csv", "system.json",
+           "confusion_matrix.png", "training_curves.png", "size.md", "size.csv", "summary.json",
            "fp32/results.csv", "fp32/validation_predictions.csv")
 
 
@@ -45,9 +48,9 @@ def _check_run(run, demo_dataset, store, spec, *, storage, label, segment=None):
     """Outputs present; sizes by the rule and of the file; scores = the FILE's predictions."""
     for name in OUTPUTS:
         assert (run / name).stat().st_size > 0, name
-    system = json.loads((run / "system.json").read_text())
+    system = json.loads((run / "summary.json").read_text())
     sizes = system["sizes"]
-    path = run / sizes["model_file"]
+    path = run / sizes["file"]
     assert sizes["file_bytes"] == path.stat().st_size
     assert sizes["storage"] == storage and system["label"] == label
     bpp = {"int8": 1, "float16": 2}[storage]
@@ -59,7 +62,7 @@ def _check_run(run, demo_dataset, store, spec, *, storage, label, segment=None):
     cached = ensure_inputs(dev, dataset.table.filename, spec, store_dir=store, progress=False)
     saved = pd.read_csv(run / ex.PREDICTIONS_FILE)
     rows = cached.rows(saved.filename)
-    from_file = predict_rows(report.tflite_predictor(path), cached.array, rows,
+    from_file = predict_rows(load_predictor(path), cached.array, rows,
                              segment_samples=segment)
     np.testing.assert_allclose(saved[list(CLASS_NAMES)].to_numpy(), from_file, atol=1e-6)
     assert len(saved) == len(dataset.split("fold1").validation)
@@ -95,7 +98,7 @@ def test_int8_script(tmp_path, demo_dataset, store, run_script):
     system, path = _check_run(run, demo_dataset, store, WAVEFORM, storage="int8",
                               label="Lopez-Meyer_IL_task1b_1", segment=16000)
     model = load_model_file(run / "model_fp32.keras")
-    assert model.count_params() == system["sizes"]["parameters"] == 19_079  # demo AclNet
+    assert trainable_parameters(model) == system["sizes"]["trainable"]  # [R2]'s count
     assert system["sizes"]["dcase_kb"] == model_size_report(model, "int8").size_kb
     assert system["sizes"]["fp32_base"]["dcase_kb"] == 4 * system["sizes"]["dcase_kb"]
     assert _weight_dtypes(path) <= {"int8", "int32"}  # full-integer: no float weights
@@ -151,7 +154,7 @@ def test_lottery_script_killed_after_its_first_checkpoint_and_resumed(
                               label="Lopez-Meyer_IL_task1b_2", segment=16000)
     sizes = system["sizes"]
     assert sizes["dcase_non_zero"] == sizes["dcase_parameters"] - counts["pruned"]
-    assert sizes["parameters_non_zero"] == counts["non_zero"]
+    assert sizes["trainable_non_zero"] == sizes["trainable"] - counts["pruned"]
     assert sizes["fp32_base"]["dcase_non_zero"] == sizes["dcase_parameters"]  # unpruned base
     assert "float16" in _weight_dtypes(path)
     assert (run / "fp32_pruned" / ex.PREDICTIONS_FILE).exists()
@@ -168,8 +171,9 @@ def test_distill_script(tmp_path, demo_dataset, store, run_script):
                               label="Lopez-Meyer_IL_task1b_3")
     demo_student = build_student(profiles.student_config("demo"))
     demo_teacher = build_teacher(profiles.teacher_config("demo"))
-    assert system["sizes"]["parameters"] == demo_student.count_params()
-    assert system["extra"]["teacher"]["parameters"] == demo_teacher.count_params()
+    assert system["sizes"]["trainable"] == trainable_parameters(demo_student)
+    assert system["reference"] == "teacher"
+    assert system["reference_sizes"]["teacher"]["trainable"] == trainable_parameters(demo_teacher)
     assert (run / "teacher" / "results.csv").exists()
     student_log = read_log(run / "student" / "training_log.csv")
     assert {"embedding_kl", "output_kl", "cross_entropy"} <= set(student_log[0])

@@ -63,7 +63,7 @@ def test_demo_profile_killed_resumed_exported_and_scored(tmp_path, demo_dataset,
     np.testing.assert_allclose(probs, predictions[list(CLASS_NAMES)].to_numpy(), atol=1e-5)
 
     for name in ("results.md", "results.csv", "confusion_matrix.png", "training_curves.png",
-                 "size.md", "size.csv", "config.json"):
+                 "size.md", "size.csv", "config.json", "summary.json"):
         assert (run / name).stat().st_size > 0, name
     label = "McDonnell_USA_task1b_2"  # seed 1 → submission 2
     output = pd.read_csv(run / "task1" / label / f"{label}.output.csv", sep="\t")

@@ -9,7 +9,11 @@ import pytest
 from dcase_lowcomplexity.config import ModelConfig, demo_config
 from dcase_lowcomplexity.errors import ConfigError
 from dcase_lowcomplexity.export.bitpack import save_packed
-from dcase_lowcomplexity.export.size import SizeReport, main, model_size_report
+from dcase_lowcomplexity.cli.size import main
+from dcase_lowcomplexity.export.size import (
+    SizeReport, model_size_report, non_zero_trainable_parameters, size_summary,
+    summary_of_report, trainable_parameters,
+)
 from dcase_lowcomplexity.layers import BinaryConv2D
 from dcase_lowcomplexity.models.binary_resnet import build_binary_resnet
 
@@ -203,3 +207,111 @@ def test_command_exits_2_on_a_bad_file(capsys, tmp_path, content):
     assert exit_info.value.code == 2
     err = capsys.readouterr().err
     assert err.startswith("error: ") and str(path) in err and "Fix:" in err
+
+
+# ------------------------------------------------------------ [R2]'s count: trainable parameters
+
+
+def _conv_bn_dense():
+    return keras.Sequential([
+        keras.Input((8, 8, 2)),
+        keras.layers.Conv2D(4, 3, bias_initializer="ones"),  # 3·3·2·4 + 4 = 76
+        keras.layers.BatchNormalization(),  # γ, β: 8 trainable; moving mean, variance: 8
+        keras.layers.GlobalAveragePooling2D(),
+        keras.layers.Dense(3, bias_initializer="ones"),  # 4·3 + 3 = 15
+    ])
+
+
+def test_trainable_count_includes_gamma_beta_not_moving_statistics():
+    model = _conv_bn_dense()
+    assert trainable_parameters(model) == 76 + 8 + 15 == 99
+    assert model.count_params() == 107  # Keras' count adds the 8 moving statistics
+    assert model_size_report(model).total_parameters == 91  # DCASE: batch norm excluded
+    # β starts at zero: 4 of the 99 trainable parameters are zero.
+    assert non_zero_trainable_parameters(model) == 95
+    kernel = model.layers[0].kernel
+    kernel.assign(np.where(np.arange(72).reshape(kernel.shape) < 10, 0.0, kernel.numpy()))
+    assert non_zero_trainable_parameters(model) == 85  # 10 pruned kernel weights
+
+
+def test_size_summary_of_a_pruned_float16_model(tmp_path):
+    base = _conv_bn_dense()
+    shipped = keras.models.clone_model(base)
+    shipped.set_weights(base.get_weights())
+    kernel = shipped.layers[0].kernel
+    kernel.assign(np.where(np.arange(72).reshape(kernel.shape) < 10, 0.0, kernel.numpy()))
+    file = tmp_path / "model_fp16.tflite"
+    file.write_bytes(b"x" * 1234)
+    s = size_summary(shipped, "float16", file, base)
+    assert (s.storage, s.bytes_per_parameter) == ("float16", 2)
+    assert (s.trainable, s.trainable_non_zero) == (99, 85)
+    assert (s.dcase_parameters, s.dcase_non_zero, s.bn_parameters) == (91, 81, 16)
+    assert s.dcase_kb == 81 * 2 / 1024
+    assert (s.file, s.file_bytes) == ("model_fp16.tflite", 1234)
+    assert s.fp32_base == {"trainable": 99, "trainable_non_zero": 95, "dcase_non_zero": 91,
+                           "dcase_kb": 91 * 4 / 1024}
+    assert s.to_dict()["fp32_base"]["dcase_kb"] == 91 * 4 / 1024
+    bare = size_summary(shipped, "int8")
+    assert (bare.file, bare.file_bytes, bare.fp32_base, bare.dcase_kb) == (None, None, None, 81 / 1024)
+    with pytest.raises(ConfigError, match="int4"):
+        size_summary(shipped, "int4")
+
+
+def test_size_summary_of_a_one_bit_model():
+    model = build_binary_resnet(NARROW)
+    report = model_size_report(model)
+    s = size_summary(model, "1bit", None, model)
+    assert s.bytes_per_parameter == 1 / 8 and s.dcase_kb == report.size_kb
+    assert s.dcase_parameters == report.total_parameters
+    assert s.fp32_base["dcase_kb"] == 32 * s.dcase_kb  # the same weights in float32
+    assert s.trainable == trainable_parameters(model)
+    from_report = summary_of_report(report)
+    assert (from_report.dcase_kb, from_report.fp32_base["dcase_kb"]) == (
+        s.dcase_kb, s.fp32_base["dcase_kb"])
+    assert from_report.trainable is None
+
+
+@pytest.mark.parametrize("inputs, trainable", [(317_037, 317_038), (252_490, 252_491)])
+def test_r2_kb_from_trainable_counts(inputs, trainable):
+    """[R2] §2.1, §2.4: 317,038 trainable parameters = 1,238.43 KB in FP32; 252,491 → 986.29."""
+    model = _dense_model(inputs)
+    s = size_summary(model, "float32", None, model)
+    assert s.trainable == trainable
+    assert round(s.dcase_kb, 2) == {317_038: 1_238.43, 252_491: 986.29}[trainable]
+    assert round(size_summary(model, "float16").dcase_kb, 2) == {317_038: 619.21,
+                                                                 252_491: 493.15}[trainable]
+
+
+def test_command_r2_prints_our_counts_beside_the_report(capsys, monkeypatch):
+    from dcase_lowcomplexity.cli import size as cli_size
+
+    rows = cli_size.r2_network_counts()
+    assert [r[0].split(" (")[0] for r in rows] == [
+        "AclNet0.5", "AclNet0.5 LT", "Teacher CNN", "Student CNN", "GCC-grams CNN"]
+    from dcase_lowcomplexity.models.teacher import build_teacher
+    assert rows[2][1] == trainable_parameters(build_teacher())
+    monkeypatch.setattr(cli_size, "r2_network_counts", lambda: rows)
+    assert main(["--r2"]) == 0
+    out = capsys.readouterr().out
+    for theirs in ("317,038", "255,740", "12,621,635", "252,713 (§2.3); 252,712 (Table 2)",
+                   "252,491"):
+        assert theirs in out
+    assert f"| Teacher CNN (VGG-12) | {rows[2][1]:,} | 12,621,635 |" in out
+
+
+@pytest.mark.parametrize("module, args, code, text", [
+    ("dcase_lowcomplexity.export.size", ["--config", "demo"], 0, "**44.20 KB**"),
+    ("dcase_lowcomplexity.export.tflite", [], 2, "give MODEL_FILE and OUTPUT, or --r2"),
+])
+def test_python_m_entry_points_still_work(module, args, code, text):
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    env = {**os.environ, "PYTHONPATH": str(root), "TF_CPP_MIN_LOG_LEVEL": "2"}
+    done = subprocess.run([sys.executable, "-m", module, *args], capture_output=True, text=True,
+                          env=env, cwd=root, timeout=300)
+    assert done.returncode == code, done.stderr[-2000:]
+    assert text in done.stdout + done.stderr

@@ -1,62 +1,34 @@
 """export/tflite.py: FP16 and full-integer INT8 export, LiteRT inference, sizes ([R2], SPEC §6)."""
-import math
-
 import keras
 import numpy as np
 import pytest
 
-from dcase_lowcomplexity.config import (
-    R2_TABLE, R2_TEACHER_ACCURACY, R2_TEACHER_PARAMETERS, AclNetConfig, StudentConfig,
-    dcase_size_kb,
-)
+from dcase_lowcomplexity.cli.tflite import main
+from dcase_lowcomplexity.config import AclNetConfig, StudentConfig
 from dcase_lowcomplexity.errors import ConfigError, ModelFileError
 from dcase_lowcomplexity.export import tflite
-from dcase_lowcomplexity.export.size import model_size_report
+from dcase_lowcomplexity.export.size import model_size_report, trainable_parameters
 from dcase_lowcomplexity.models.aclnet import build_aclnet
 from dcase_lowcomplexity.models.student import build_student
 
 TINY = AclNetConfig(segment_samples=3200, llf_filters=(4, 8), width_multiplier=0.25,
                     hlf_pool_after=(0, 2, 4), embedding_dim=16, bn_momentum=0.0)
 
-# ---------------------------------------------------------------- [R2] size arithmetic
+# ---------------------------------------------------------------- parameter conventions
 
 
-def _row(system):
-    return next(r for r in R2_TABLE if r.system == system)
-
-
-def test_r2_table_holds_the_report_numbers():
-    assert [(r.system, r.parameters, r.storage, r.size_kb, r.accuracy) for r in R2_TABLE] == [
-        ("AclNet0.5 INT8", 317_038, "int8", 309.60, 90.94),
-        ("AclNet0.5 LT", 255_740, "float16", 499.49, 91.47),
-        ("Student CNN (KD)", 252_713, "float16", 493.58, 90.35),
-        ("GCC-grams CNN", 252_491, "float16", 493.15, 91.23),
-    ]
-    assert _row("AclNet0.5 INT8").fp32_accuracy == 91.52
-    assert (R2_TEACHER_PARAMETERS, R2_TEACHER_ACCURACY) == (12_600_000, 94.60)
-
-
-def test_dcase_size_arithmetic_of_each_system():
-    int8 = _row("AclNet0.5 INT8")
-    assert int8.computed_size_kb == 317_038 / 1024
-    assert round(int8.computed_size_kb, 2) == 309.61  # [R2] truncates:
-    assert math.floor(int8.computed_size_kb * 100) / 100 == 309.60
-    assert round(dcase_size_kb(317_038, 4), 2) == 1238.43
-    for system in ("AclNet0.5 LT", "Student CNN (KD)", "GCC-grams CNN"):
-        assert round(_row(system).computed_size_kb, 2) == _row(system).size_kb
-    assert round(dcase_size_kb(252_713, 4), 2) == 987.16  # [R2] prints 978.16: a typo
-    assert "978.16" in _row("Student CNN (KD)").note
-    assert all(r.computed_size_kb < 500 for r in R2_TABLE)  # the DCASE 500 KB limit
-
-
-def test_size_report_of_our_aclnet():
+def test_our_aclnet_counted_three_ways():
+    """[R2]'s trainable count = DCASE parameters (BN excluded) + BN γ and β; Keras'
+    count_params adds the moving statistics as well."""
     model = build_aclnet()
     report = model_size_report(model, storage="int8")
-    assert report.bn_parameters_excluded == 6336
-    assert report.total_parameters == 317_011 - 6336 == 310_675
+    bns = [layer for layer in model.layers if isinstance(layer, keras.layers.BatchNormalization)]
+    gamma_beta = sum(int(np.prod(w.shape)) for b in bns for w in b.trainable_weights)
+    moving = sum(int(np.prod(w.shape)) for b in bns for w in b.non_trainable_weights)
+    assert report.bn_parameters_excluded == gamma_beta + moving == 2 * moving
+    assert trainable_parameters(model) == report.total_parameters + gamma_beta
+    assert model.count_params() == trainable_parameters(model) + moving
     assert report.size_kb == report.non_zero_parameters / 1024
-    # [R2] counts every parameter (batch norm included): 317,038 → 309.60 KB; ours 309.58 KB.
-    assert round(dcase_size_kb(model.count_params(), 1), 2) == 309.58
 
 
 # ---------------------------------------------------------------- conversion and inference
@@ -174,9 +146,9 @@ def test_command_line_converts_a_saved_model(exported, tmp_path, capsys):
     model_path = tmp_path / "m.keras"
     model.save(model_path)
     out = tmp_path / "m.tflite"
-    assert tflite.main([str(model_path), str(out), "--storage", "float16"]) == 0
+    assert main([str(model_path), str(out), "--storage", "float16"]) == 0
     table = capsys.readouterr().out
     assert out.is_file() and "| m.keras | float16 |" in table
     with pytest.raises(SystemExit) as stop:
-        tflite.main([str(model_path), str(out), "--storage", "int8"])  # no calibration data
+        main([str(model_path), str(out), "--storage", "int8"])  # no calibration data
     assert stop.value.code == 2

@@ -3,7 +3,8 @@ import keras
 import numpy as np
 import pytest
 
-from dcase_lowcomplexity.config import R2_TABLE, AclNetConfig, demo_aclnet_config
+from dcase_lowcomplexity.config import AclNetConfig, demo_aclnet_config
+from dcase_lowcomplexity.reported import R2_TABLE
 from dcase_lowcomplexity.errors import ConfigError
 from dcase_lowcomplexity.models.aclnet import build_aclnet, predict_segment_average
 

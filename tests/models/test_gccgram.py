@@ -3,7 +3,8 @@ import keras
 import numpy as np
 import pytest
 
-from dcase_lowcomplexity.config import R2_TABLE, GccGramConfig, GccPhatConfig, demo_gccgram_config
+from dcase_lowcomplexity.config import GccGramConfig, GccPhatConfig, demo_gccgram_config
+from dcase_lowcomplexity.reported import R2_TABLE
 from dcase_lowcomplexity.errors import ConfigError
 from dcase_lowcomplexity.models.gccgram import build_gccgram_cnn
 

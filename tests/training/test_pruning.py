@@ -3,7 +3,8 @@ import keras
 import numpy as np
 import pytest
 
-from dcase_lowcomplexity.config import R2_TABLE, AclNetConfig, LotteryTicketConfig, dcase_size_kb
+from dcase_lowcomplexity.config import AclNetConfig, LotteryTicketConfig, dcase_size_kb
+from dcase_lowcomplexity.reported import R2_TABLE
 from dcase_lowcomplexity.errors import ConfigError, ModelFileError
 from dcase_lowcomplexity.models.aclnet import build_aclnet
 from dcase_lowcomplexity.training import pruning
