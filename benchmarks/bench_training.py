@@ -4,7 +4,7 @@
    same graph with plain `Conv2D`), same widths and input, compiled with
    `compile_for_training`, fixed data, after warm-up, binary/plain alternated step by step to
    cancel drift, medians. Target: binarisation overhead ≤ 3 %.
-2. `BalancedMixupGenerator` batches read from a real HDF5 `FeatureStore` of synthetic clips
+2. `MixupStream` ([R1] balanced reversed pairing) batches read from a real HDF5 `FeatureStore` of synthetic clips
    of the real shape (256 × 469 × 2 float32, fold-1 class proportions, page cache warm)
    against train steps of the paper network and of the narrow one. Target: generator ≥ 5×
    faster than a paper-network step on this CPU.
@@ -40,8 +40,10 @@ import tensorflow as tf  # noqa: E402
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _report import write_section  # noqa: E402
 
-from dcase_lowcomplexity.config import FeatureConfig, ModelConfig, TrainingConfig  # noqa: E402
-from dcase_lowcomplexity.data.generator import ArrayClipSource, BalancedMixupGenerator  # noqa: E402
+from dcase_lowcomplexity.config import (  # noqa: E402
+    AugmentConfig, FeatureConfig, ModelConfig, TrainingConfig,
+)
+from dcase_lowcomplexity.data.generator import ArrayClipSource, MixupStream  # noqa: E402
 from dcase_lowcomplexity.layers import BinaryConv2D  # noqa: E402
 from dcase_lowcomplexity.models.binary_resnet import build_binary_resnet  # noqa: E402
 from dcase_lowcomplexity.training.run import compile_for_training  # noqa: E402
@@ -178,7 +180,7 @@ def warm_page_cache(source) -> float:
 
 
 def generator_rate(source, labels, batch_size: int, n_batches: int) -> list[tuple[float, float]]:
-    gen = BalancedMixupGenerator(source, labels, TrainingConfig(batch_size=batch_size))
+    gen = MixupStream(source, labels, AugmentConfig(), batch_size=batch_size, seed=0)
     gen[0]  # first batch: file handle, caches
     return [timed(lambda i=i: gen[i]) for i in range(1, n_batches + 1)]
 
@@ -224,8 +226,9 @@ def epoch_timing(p: Profile, source, args) -> list[dict]:
     model = build(p.num_filters, p.head_width, True, args.xla)
     results = []
     for workers in args.workers:
-        gen = BalancedMixupGenerator(PooledClips(source, len(labels)), labels, config,
-                                     workers=workers, use_multiprocessing=args.multiprocessing)
+        gen = MixupStream(PooledClips(source, len(labels)), labels, AugmentConfig(),
+                          batch_size=config.batch_size, seed=config.seed, workers=workers,
+                          use_multiprocessing=args.multiprocessing)
         steps = min(gen.steps_per_epoch, args.epoch_steps or gen.steps_per_epoch)
         timer = EpochTimer()
         model.fit(gen, steps_per_epoch=steps, epochs=2, verbose=2,
@@ -279,7 +282,7 @@ def part1_markdown(p: Profile, r: dict, timer: int) -> tuple[str, float]:
 
 def part2_markdown(p: Profile, gens: list, paper, small) -> tuple[str, float]:
     lines = ["### 2. Generator batches vs model steps", "", HEADER]
-    lines += [fmt_row(f"BalancedMixupGenerator, {name}", note, samples, p.batch_size)
+    lines += [fmt_row(f"MixupStream, {name}", note, samples, p.batch_size)
               for name, note, samples in gens]
     paper_samples, paper_batch = paper
     scale = p.batch_size / paper_batch

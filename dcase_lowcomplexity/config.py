@@ -13,6 +13,8 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from dcase_lowcomplexity.errors import ConfigError
+
 # Labels are coded alphabetically (SPEC §1).
 CLASS_NAMES: tuple[str, ...] = ("indoor", "outdoor", "transportation")
 
@@ -120,23 +122,61 @@ class ModelConfig:
         return self.stacks[-1].width
 
 
+PAIRINGS = ("balanced_reversed", "random")
+OPTIMIZERS = ("sgd", "adam")
+
+
+@dataclass(frozen=True)
+class AugmentConfig:
+    """How training batches are drawn and augmented (`data.generator.MixupStream`).
+
+    The defaults are [R1]'s (§2.2, C1 / SPEC §4). `ACLNET_AUGMENT` and `FEATURE_AUGMENT` below
+    are the [R2] systems' (SPEC §6; [R2] names no value, so those are ours).
+    """
+
+    # "balanced_reversed": [R1]/C1 balanced triplets, entry j mixed with entry N − 1 − j;
+    # "random": two random permutations per epoch ([R2] systems, ours).
+    pairing: str = "balanced_reversed"
+    mixup_alpha: float = 0.4  # λ ~ Beta(α, α) per example ([R1] §2.2); 0 = no mixup
+    crop: int | None = 400  # random crop along time, frames or samples (469 → 400, [R1] §2.2)
+    channel_swap_prob: float = 0.5  # left/right swap per source ([R1] §2.2)
+    gain_db: tuple[float, float] | None = None  # uniform random gain (AclNet, ours)
+    noise_prob: float = 0.0  # share of sources given white noise (AclNet, ours)
+    noise_snr_db: tuple[float, float] = (20.0, 50.0)  # uniform SNR of that noise (ours)
+    freq_masks: int = 0  # SpecAugment (Park et al. 2019): frequency masks per example
+    freq_mask_width: int = 0  # widest frequency mask (bins)
+    time_masks: int = 0  # time masks per example
+    time_mask_width: int = 0  # widest time mask (frames)
+
+    def __post_init__(self):
+        # JSON round trips (run folders) give lists; keep the frozen value hashable.
+        for name in ("gain_db", "noise_snr_db"):
+            value = getattr(self, name)
+            if value is not None and not isinstance(value, tuple):
+                object.__setattr__(self, name, tuple(value))
+
+
 @dataclass(frozen=True)
 class TrainingConfig:
-    """Training of [R1] §2.2, §2.5, §3.5–3.6 and C1 / SPEC §4."""
+    """Optimiser and SGDR schedule of every network ([R1] §2.5, §3.5–3.6, C1 / SPEC §4).
+
+    [R2] gives no optimiser, rate, batch or epoch count; its systems reuse these (ours).
+    """
 
     epochs: int = 310  # = 10 + 20 + 40 + 80 + 160
     batch_size: int = 32
-    optimizer_momentum: float = 0.9  # SGD, not Nesterov
+    optimizer: str = "sgd"  # [R1] §2.5: SGD with momentum; "adam" offered for [R2] (ours)
+    momentum: float = 0.9  # SGD only, not Nesterov ([R1] §2.5)
     nesterov: bool = False
     lr_max: float = 0.025  # SGDR peak ([R1] §2.5)
     lr_min: float = 2.5e-6  # SGDR floor
     sgdr_first_cycle: int = 10  # T_0: cycles of 10, 20, 40, 80, 160 epochs
     sgdr_cycle_mult: int = 2  # T_mult
-    mixup_alpha: float = 0.4  # λ ~ Beta(0.4, 0.4), per example ([R1] §2.2)
-    train_frames: int = 400  # random time crop 469 → 400 ([R1] §2.2)
-    channel_swap_prob: float = 0.5  # left/right swap per source ([R1] §2.2)
-    balanced_classes: bool = True  # class-balanced triplets (C1)
     seed: int = 0
+
+    def __post_init__(self):
+        if self.optimizer not in OPTIMIZERS:
+            raise ConfigError(f"optimizer {self.optimizer!r} is not one of {OPTIMIZERS}")
 
     @property
     def sgdr_cycle_lengths(self) -> tuple[int, ...]:
@@ -169,11 +209,12 @@ class InferenceConfig:
 
 @dataclass(frozen=True)
 class PaperConfig:
-    """The whole [R1] system: features, network, training, inference."""
+    """The whole [R1] system: features, network, training, augmentation, inference."""
 
     features: FeatureConfig = field(default_factory=FeatureConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     training: TrainingConfig = field(default_factory=TrainingConfig)
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
     inference: InferenceConfig = field(default_factory=InferenceConfig)
 
     def to_dict(self) -> dict[str, Any]:
@@ -188,6 +229,7 @@ class PaperConfig:
             features=FeatureConfig(**d["features"]),
             model=ModelConfig(**d["model"]),
             training=TrainingConfig(**d["training"]),
+            augment=AugmentConfig(**d["augment"]),
             inference=InferenceConfig(**d["inference"]),
         )
 
@@ -210,8 +252,8 @@ def demo_config(seed: int = 0) -> PaperConfig:
     return PaperConfig(
         features=FeatureConfig(duration_s=3.0),
         model=ModelConfig(num_filters=8, head_width=32, bn_momentum=0.9),
-        training=TrainingConfig(epochs=30, sgdr_first_cycle=2, batch_size=8,
-                                train_frames=120, seed=seed),
+        training=TrainingConfig(epochs=30, sgdr_first_cycle=2, batch_size=8, seed=seed),
+        augment=AugmentConfig(crop=120),
         inference=InferenceConfig(frames=141),
     )
 
@@ -252,23 +294,16 @@ class WaveformConfig:
         return self.n_samples // self.segment_samples
 
 
-@dataclass(frozen=True)
-class WaveformAugmentConfig:
-    """Raw-audio augmentation for AclNet training (SPEC §6). [R2] names none of the values."""
-
-    crop_samples: int = 16000  # SPEC §6: random 1 s crops at 16 kHz
-    gain_db: tuple[float, float] = (-6.0, 6.0)  # ours: uniform random gain
-    noise_prob: float = 0.5  # ours: share of crops that get additive white noise
-    noise_snr_db: tuple[float, float] = (20.0, 50.0)  # ours: uniform SNR of that noise
-    mixup_alpha: float = 0.2  # ours: λ ~ Beta(α, α) per example; 0 disables mixup
-
-
-@dataclass(frozen=True)
-class FeatureAugmentConfig:
-    """Augmentation of feature-domain inputs (KD student/teacher, GCC-grams). Values ours."""
-
-    crop_frames: int | None = None  # random time crop when set; None keeps whole clips
-    mixup_alpha: float = 0.2  # λ ~ Beta(α, α) per example; 0 disables mixup
+# Augmentation of the [R2] systems (SPEC §6). [R2] names none of the values: all ours.
+ACLNET_AUGMENT = AugmentConfig(
+    pairing="random", mixup_alpha=0.2,
+    crop=16000,  # SPEC §6: random 1 s crops at 16 kHz
+    channel_swap_prob=0.0,  # mono input
+    gain_db=(-6.0, 6.0), noise_prob=0.5, noise_snr_db=(20.0, 50.0),
+)
+# KD teacher/student log-mels and GCC-grams: whole clips, random pairing, mixup only.
+FEATURE_AUGMENT = AugmentConfig(pairing="random", mixup_alpha=0.2, crop=None,
+                                channel_swap_prob=0.0)
 
 
 @dataclass(frozen=True)

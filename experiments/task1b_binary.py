@@ -55,9 +55,10 @@ def build_config(args) -> PaperConfig:
                                "num_filters": args.num_filters}.items() if v is not None}
     if args.strategy != "default":  # batch statistics over the global batch of 32, as on one GPU
         model["synchronized_bn"] = True
-    training = {k: v for k, v in {"epochs": args.epochs, "mixup_alpha": args.mixup_alpha,
-                                  "lr_max": args.lr_max, "lr_min": args.lr_min,
+    training = {k: v for k, v in {"epochs": args.epochs, "lr_max": args.lr_max,
+                                  "lr_min": args.lr_min,
                                   "batch_size": args.batch_size}.items() if v is not None}
+    augment = {} if args.mixup_alpha is None else {"mixup_alpha": args.mixup_alpha}
     for name in ("epochs", "num_filters", "batch_size", "lr_max", "mixup_alpha",
                  "loader_workers"):
         ex.check_positive(name, getattr(args, name))
@@ -65,6 +66,7 @@ def build_config(args) -> PaperConfig:
         config,
         model=dataclasses.replace(config.model, **model),
         training=dataclasses.replace(config.training, seed=args.seed, **training),
+        augment=dataclasses.replace(config.augment, **augment),
         inference=dataclasses.replace(config.inference,
                                       channel_swap_average=not args.single_pass),
     )
@@ -89,7 +91,7 @@ def train(config: PaperConfig, data: ex.PreparedData, store, run_dir: Path, args
     with strategy.scope():
         model = build_binary_resnet(config.model)
         train_model(model, store, data.split.train.class_index.to_numpy(), config.training,
-                    run_dir, train_rows=store.index_of(data.split.train.filename),
+                    run_dir, augment=config.augment, train_rows=store.index_of(data.split.train.filename),
                     validation=validation, workers=args.loader_workers,
                     # inference options may change between reruns: not part of the run's identity
                     run_config={k: v for k, v in config.to_dict().items() if k != "inference"})

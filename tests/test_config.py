@@ -1,8 +1,11 @@
 """config.py holds the report's numbers (SPEC §2–5)."""
+import pytest
+
 from dcase_lowcomplexity.config import (
-    CLASS_NAMES, DEVELOPMENT_CITIES, SCENE_TO_CLASS, FeatureConfig, ModelConfig, PaperConfig,
-    TrainingConfig, demo_config,
+    ACLNET_AUGMENT, CLASS_NAMES, DEVELOPMENT_CITIES, FEATURE_AUGMENT, SCENE_TO_CLASS,
+    AugmentConfig, FeatureConfig, ModelConfig, PaperConfig, TrainingConfig, demo_config,
 )
+from dcase_lowcomplexity.errors import ConfigError
 
 
 def test_feature_numbers():
@@ -26,11 +29,29 @@ def test_model_layer_table():
 
 def test_training_numbers():
     t = TrainingConfig()
-    assert (t.epochs, t.batch_size, t.optimizer_momentum, t.nesterov) == (310, 32, 0.9, False)
-    assert (t.lr_max, t.lr_min, t.mixup_alpha, t.train_frames) == (0.025, 2.5e-6, 0.4, 400)
+    assert (t.epochs, t.batch_size, t.optimizer, t.momentum, t.nesterov) == (
+        310, 32, "sgd", 0.9, False)
+    assert (t.lr_max, t.lr_min) == (0.025, 2.5e-6)
     assert t.sgdr_cycle_lengths == (10, 20, 40, 80, 160)
     assert t.sgdr_cycle_starts == (1, 11, 31, 71, 151)
     assert sum(t.sgdr_cycle_lengths) == t.epochs
+
+
+def test_augment_numbers():
+    a = PaperConfig().augment  # [R1] §2.2
+    assert (a.pairing, a.mixup_alpha, a.crop, a.channel_swap_prob) == (
+        "balanced_reversed", 0.4, 400, 0.5)
+    assert (a.gain_db, a.noise_prob, a.freq_masks, a.time_masks) == (None, 0.0, 0, 0)
+    w = ACLNET_AUGMENT  # SPEC §6: 1 s crops at 16 kHz; the rest ours
+    assert (w.pairing, w.mixup_alpha, w.crop, w.channel_swap_prob) == ("random", 0.2, 16000, 0.0)
+    assert (w.gain_db, w.noise_prob, w.noise_snr_db) == ((-6.0, 6.0), 0.5, (20.0, 50.0))
+    f = FEATURE_AUGMENT
+    assert (f.pairing, f.mixup_alpha, f.crop, f.channel_swap_prob) == ("random", 0.2, None, 0.0)
+
+
+def test_bad_optimizer_is_refused():
+    with pytest.raises(ConfigError, match="optimizer"):
+        TrainingConfig(optimizer="rmsprop")
 
 
 def test_classes_and_cities():
@@ -45,5 +66,8 @@ def test_config_round_trip():
     assert PaperConfig.from_dict(c.to_dict()) == c
     assert c.training.sgdr_cycle_lengths == (2, 4, 8, 16)
     assert c.features.n_frames == 141 == c.inference.frames
-    assert c.training.train_frames < c.features.n_frames
+    assert c.augment.crop == 120 < c.features.n_frames
+    assert PaperConfig.from_dict(PaperConfig(augment=ACLNET_AUGMENT).to_dict()).augment == (
+        ACLNET_AUGMENT)  # tuples survive the dict round trip
+    assert isinstance(AugmentConfig(gain_db=[-1.0, 1.0]).gain_db, tuple)
     assert PaperConfig().inference.channel_swap_average is True

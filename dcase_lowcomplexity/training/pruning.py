@@ -15,6 +15,8 @@ to their early-training values, retrain with the pruned weights held at zero, ex
   pruned kernels.
 - Retraining: `MaskCallback` multiplies the kernels by their masks after every optimizer step
   (Keras 3, no tfmot), so momentum and weight decay cannot revive a pruned weight.
+- `lottery_ticket_phases`: the shipped system — the two resumable phases with the snapshot and
+  the masks saved atomically between them.
 
 Counts ([R2] vs ours): docs/r2_systems.md and `lottery_ticket_counts`.
 """
@@ -29,8 +31,10 @@ from typing import Callable
 import keras
 import numpy as np
 
-from dcase_lowcomplexity.config import LotteryTicketConfig
-from dcase_lowcomplexity.errors import ConfigError, ModelFileError
+from dcase_lowcomplexity.atomic import atomic_path
+from dcase_lowcomplexity.config import LotteryTicketConfig, TrainingConfig
+from dcase_lowcomplexity.errors import ConfigError, ModelFileError, RunError
+from dcase_lowcomplexity.training.run import compile_classifier, train_phase
 
 PRUNABLE_NAMES = ("kernel", "depthwise_kernel", "pointwise_kernel")
 SCOPES = ("global", "per_layer")
@@ -194,22 +198,107 @@ def lottery_ticket_counts(model: keras.Model, masks: dict[str, np.ndarray]) -> d
     }
 
 
-def lottery_ticket(model: keras.Model, fit: Callable[[keras.Model, list], object],
-                   config: LotteryTicketConfig | None = None) -> dict[str, np.ndarray]:
-    """Train → prune → rewind → retrain with the masks held; returns the masks.
+# -- the shipped lottery-ticket phases ([R2] §2.2) -----------------------------------------
+def save_snapshot(path: str | Path, snapshot: dict[str, np.ndarray]) -> None:
+    """Writes a rewinding snapshot ({variable path: array}) to an .npz atomically."""
+    arrays = {f"w{i:04d}": v for i, v in enumerate(snapshot.values())}
+    arrays["paths"] = np.array(list(snapshot), dtype=str)
+    with atomic_path(path) as tmp:
+        np.savez(tmp, **arrays)
 
-    `fit(model, callbacks)` compiles (a fresh optimizer each call) and trains `model`; it is
-    called twice, first with a `RewindSnapshot`, then with a `MaskCallback`.
+
+def load_snapshot(path: str | Path) -> dict[str, np.ndarray]:
+    """Reads a snapshot written by `save_snapshot`; a damaged file is a ModelFileError."""
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            return {str(p): data[f"w{i:04d}"] for i, p in enumerate(data["paths"])}
+    except (OSError, KeyError, ValueError, EOFError, zipfile.BadZipFile) as err:
+        raise ModelFileError(f"the rewinding snapshot cannot be read ({err})", path,
+                             fix="delete the run folder's phase1_train/ and this file to "
+                                 "retrain phase 1") from None
+
+
+class SavedRewindSnapshot(RewindSnapshot):
+    """`RewindSnapshot` that also writes its snapshot to `path` (and reads it back), so a run
+    killed after the snapshot resumes without retraining phase 1 from the start."""
+
+    def __init__(self, rewind_epoch: int, path: str | Path):
+        super().__init__(rewind_epoch)
+        self.path = Path(path)
+        if self.path.exists():
+            self.snapshot = load_snapshot(self.path)
+
+    def on_train_begin(self, logs=None):
+        had = self.snapshot is not None
+        super().on_train_begin(logs)
+        if not had and self.snapshot is not None:
+            save_snapshot(self.path, self.snapshot)
+
+    def on_epoch_end(self, epoch, logs=None):
+        super().on_epoch_end(epoch, logs)
+        if epoch + 1 == self.rewind_epoch:  # before this epoch's checkpoint is written
+            save_snapshot(self.path, self.snapshot)
+
+
+def masked_zero_counts(model: keras.Model, masks: dict[str, np.ndarray]) -> dict[str, int]:
+    """Pruned positions, how many of them hold 0 now, and all zero kernel weights."""
+    by_path = {v.path: v for v in prunable_weights(model)}
+    pruned = held = zeros = 0
+    for path, mask in masks.items():
+        w = keras.ops.convert_to_numpy(by_path[path])
+        pruned += int(np.count_nonzero(mask == 0))
+        held += int(np.count_nonzero(w[mask == 0] == 0))
+        zeros += int(np.count_nonzero(w == 0))
+    return {"pruned": pruned, "pruned_still_zero": held, "zero_kernel_weights": zeros}
+
+
+def _masks_for(model: keras.Model, path: Path, lottery: LotteryTicketConfig):
+    if path.exists():
+        return load_masks(path)
+    masks = magnitude_masks(model, lottery.prune_fraction, lottery.scope)
+    save_masks(path, masks)
+    return masks
+
+
+def lottery_ticket_phases(model: keras.Model, stream_for: Callable[[TrainingConfig], object],
+                          run_dir: str | Path, train: TrainingConfig, retrain: TrainingConfig,
+                          lottery: LotteryTicketConfig, *, validation=None,
+                          run_config: dict | None = None,
+                          on_base_trained: Callable[[keras.Model], None] | None = None,
+                          verbose: str | int = "auto") -> dict[str, np.ndarray]:
+    """[R2] §2.2: phase 1 (train; snapshot at `rewind_epoch`, 0 = the initial weights) →
+    masks → rewind → phase 2 (retrain with the mask held), each a resumable `train_phase`.
+
+    `run_dir` receives phase1_train/, rewind_snapshot.npz, masks.npz, phase2_retrain/ (each
+    written atomically when made), so rerunning after a kill at any point continues where it
+    stopped. `stream_for(config)` builds the batch stream of a phase. `on_base_trained(model)`
+    sees the trained, unpruned FP32 base. Returns the masks; RunError if a pruned weight is
+    non-zero after retraining.
     """
-    config = config or LotteryTicketConfig()
-    snapshot = RewindSnapshot(config.rewind_epoch)
-    fit(model, [snapshot])
+    run_dir = Path(run_dir)
+    if lottery.rewind_epoch >= train.epochs:
+        raise RunError(f"rewind epoch {lottery.rewind_epoch} is not before the end of phase 1 "
+                       f"({train.epochs} epochs)", run_dir,
+                       fix="use --rewind-epoch smaller than --epochs")
+    snapshot = SavedRewindSnapshot(lottery.rewind_epoch, run_dir / "rewind_snapshot.npz")
+    compile_classifier(model, train)
+    train_phase(model, stream_for(train), run_dir / "phase1_train", train,
+                validation=validation, callbacks=[snapshot], verbose=verbose,
+                run_config={**(run_config or {}), "phase": "train"})
     if snapshot.snapshot is None:
-        raise ConfigError(
-            f"training ended before epoch {config.rewind_epoch}: nothing to rewind to",
-            fix="train for more epochs than LotteryTicketConfig.rewind_epoch",
-        )
-    masks = magnitude_masks(model, config.prune_fraction, config.scope)
+        raise RunError("phase 1 finished without a rewinding snapshot", snapshot.path,
+                       fix="delete phase1_train/ to retrain phase 1")
+    if on_base_trained is not None:
+        on_base_trained(model)
+    masks = _masks_for(model, run_dir / "masks.npz", lottery)
     rewind(model, snapshot.snapshot, masks)
-    fit(model, [MaskCallback(masks)])
+    compile_classifier(model, retrain)  # a fresh optimizer: no momentum from phase 1
+    train_phase(model, stream_for(retrain), run_dir / "phase2_retrain", retrain,
+                validation=validation, callbacks=[MaskCallback(masks)], verbose=verbose,
+                run_config={**(run_config or {}), "phase": "retrain"})
+    counts = masked_zero_counts(model, masks)
+    if counts["pruned_still_zero"] != counts["pruned"]:
+        raise RunError(f"{counts['pruned'] - counts['pruned_still_zero']} pruned weights are "
+                       "non-zero after retraining", run_dir / "phase2_retrain",
+                       fix="retrain with steps_per_execution=1 (MaskCallback)")
     return masks

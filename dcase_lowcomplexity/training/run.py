@@ -11,8 +11,8 @@ A run folder holds
   duplicated or half-written row.
 
 Calling `fit_resumable` again with the same arguments continues after the last completed epoch:
-SGDR ([R1] §2.5) is a function of (epoch, batch) and `BalancedMixupGenerator` of (seed, epoch,
-batch), so the resumed run sees the same learning rates and the same batches as an
+SGDR ([R1] §2.5) is a function of (epoch, batch) and `data.generator.MixupStream` of (seed,
+epoch, batch), so the resumed run sees the same learning rates and the same batches as an
 uninterrupted one. Keras' `BackupAndRestore` is not used: it writes the weights and the epoch
 number as two separate, non-atomic files, so a kill between them resumes from mismatched state.
 """
@@ -29,8 +29,8 @@ from typing import Any, Callable, Iterable
 import keras
 import numpy as np
 
-from dcase_lowcomplexity.config import TrainingConfig
-from dcase_lowcomplexity.data.generator import BalancedMixupGenerator
+from dcase_lowcomplexity.config import AugmentConfig, TrainingConfig
+from dcase_lowcomplexity.data.generator import MixupStream
 from dcase_lowcomplexity.errors import RunError
 from dcase_lowcomplexity.atomic import atomic_path, atomic_write_text
 from dcase_lowcomplexity.training.sgdr import SGDRScheduler
@@ -197,7 +197,7 @@ def fit_resumable(
 ) -> list[dict]:
     """Trains a compiled `model` for `epochs` epochs, resuming from `run_dir` if possible.
 
-    `train_seq` is a PyDataset; a `BalancedMixupGenerator` is told the epoch to start at.
+    `train_seq` is a PyDataset; a `MixupStream` is told the epoch to start at.
     `validation(model)` returns metrics such as `val_balanced_accuracy` and `val_log_loss`
     computed over the whole validation split (see `evaluation.inference.make_validation`).
     `run_config` (e.g. `PaperConfig().to_dict()`) goes to `config.json` together with
@@ -226,19 +226,46 @@ def fit_resumable(
     return history
 
 
-# -- the [R1] recipe in one call -----------------------------------------------------------
+# -- optimiser, compilation, one training phase ------------------------------------------
+def make_optimizer(config: TrainingConfig) -> keras.optimizers.Optimizer:
+    """SGD with momentum 0.9, not Nesterov ([R1] §2.5, SPEC §4), or Adam ([R2] systems, ours),
+    starting at `lr_max` (SGDR sets the rate at every batch)."""
+    if config.optimizer == "adam":
+        return keras.optimizers.Adam(learning_rate=config.lr_max)
+    return keras.optimizers.SGD(learning_rate=config.lr_max, momentum=config.momentum,
+                                nesterov=config.nesterov)
+
+
 def compile_for_training(model: keras.Model, config: TrainingConfig | None = None) -> None:
-    """SGD with momentum 0.9 (not Nesterov), categorical cross-entropy ([R1] §2.5, SPEC §4)."""
+    """[R1]: `make_optimizer`, categorical cross-entropy, in the model's tf.distribute scope."""
     config = config or TrainingConfig()
     with model.distribute_strategy.scope():
-        model.compile(
-            optimizer=keras.optimizers.SGD(learning_rate=config.lr_max,
-                                           momentum=config.optimizer_momentum,
-                                           nesterov=config.nesterov),
-            loss=keras.losses.CategoricalCrossentropy(),
-            metrics=["accuracy"])
+        model.compile(optimizer=make_optimizer(config),
+                      loss=keras.losses.CategoricalCrossentropy(), metrics=["accuracy"])
 
 
+def compile_classifier(model: keras.Model, config: TrainingConfig) -> None:
+    """[R2] networks: categorical cross-entropy on (mixup-soft) targets, one step per
+    execution, which the lottery ticket's MaskCallback needs (masks re-applied after every
+    step); a fresh optimizer at every call."""
+    model.compile(optimizer=make_optimizer(config), loss=keras.losses.CategoricalCrossentropy(),
+                  metrics=["accuracy"], steps_per_execution=1, jit_compile=False)
+
+
+def train_phase(model: keras.Model, stream, folder: str | Path, config: TrainingConfig, *,
+                validation: Validation | None = None,
+                callbacks: Iterable[keras.callbacks.Callback] = (),
+                run_config: dict[str, Any] | None = None,
+                verbose: str | int = "auto") -> list[dict]:
+    """One resumable training phase of a compiled model in `folder`, SGDR set at every batch
+    ([R1] §2.5); `stream` is a `MixupStream` (anything with `steps_per_epoch`)."""
+    schedule = SGDRScheduler(config, n_batches=stream.steps_per_epoch)
+    return fit_resumable(model, stream, folder, config.epochs, validation=validation,
+                         callbacks=[schedule, *callbacks], run_config=run_config,
+                         verbose=verbose)
+
+
+# -- the [R1] recipe in one call -----------------------------------------------------------
 def train_model(
     model: keras.Model,
     train_clips,
@@ -246,6 +273,7 @@ def train_model(
     config: TrainingConfig,
     run_dir: str | Path,
     *,
+    augment: AugmentConfig | None = None,
     train_rows=None,
     validation: Validation | None = None,
     run_config: dict[str, Any] | None = None,
@@ -253,21 +281,22 @@ def train_model(
     workers: int = 1,
     verbose: str | int = "auto",
 ) -> list[dict]:
-    """Compiles, attaches SGDR + the balanced mixup generator + log + checkpoints, trains.
+    """Compiles, attaches SGDR + the mixup stream + log + checkpoints, trains ([R1] §2.2–2.5).
 
-    Build the model (and call this) inside `strategy.scope()` for tf.distribute; the
-    generator's batch of `config.batch_size` is the global batch. Rerun the same call after
-    an interruption to resume.
+    `augment` defaults to [R1]'s (`AugmentConfig()`: balanced reversed pairing, α 0.4, crop
+    400, swaps 0.5). Build the model (and call this) inside `strategy.scope()` for
+    tf.distribute; the stream's batch of `config.batch_size` is the global batch. Rerun the
+    same call after an interruption to resume.
     """
+    augment = augment or AugmentConfig()
     compile_for_training(model, config)
-    generator = BalancedMixupGenerator(train_clips, train_labels, config, rows=train_rows,
-                                       workers=workers)
-    schedule = SGDRScheduler(config, n_batches=generator.steps_per_epoch)
-    return fit_resumable(model, generator, run_dir, config.epochs, validation=validation,
-                         callbacks=[schedule, *callbacks],
-                         run_config=run_config if run_config is not None else {
-                             "training": dataclasses.asdict(config)},
-                         verbose=verbose)
+    stream = MixupStream(train_clips, train_labels, augment, batch_size=config.batch_size,
+                         seed=config.seed, rows=train_rows, workers=workers)
+    if run_config is None:
+        run_config = {"training": dataclasses.asdict(config),
+                      "augment": dataclasses.asdict(augment)}
+    return train_phase(model, stream, run_dir, config, validation=validation,
+                       callbacks=callbacks, run_config=run_config, verbose=verbose)
 
 
 def read_log(path: str | Path) -> list[dict]:

@@ -1,9 +1,9 @@
-"""data/features_r2.py: 64-band log-mel (25 ms / 10 ms, 1 channel) and FeatureSequence (SPEC §6)."""
+"""data/features_r2.py: 64-band log-mel (25 ms / 10 ms, 1 channel) (SPEC §6)."""
 import librosa
 import numpy as np
 import pytest
 
-from dcase_lowcomplexity.config import FeatureAugmentConfig, LogMel64Config, WaveformConfig
+from dcase_lowcomplexity.config import LogMel64Config, WaveformConfig
 from dcase_lowcomplexity.data import features_r2
 from dcase_lowcomplexity.errors import ConfigError
 
@@ -37,20 +37,3 @@ def test_clip_to_logmel64_uses_the_mean_of_both_channels():
     np.testing.assert_allclose(both, np.log(1e-8), rtol=1e-5)  # L + R cancel: silence
     with pytest.raises(ConfigError):
         features_r2.clip_to_logmel64(np.stack([left, left], 1), w, LogMel64Config(sample_rate=8000))
-
-
-def test_feature_sequence_crops_and_mixes():
-    feats = np.arange(6 * 4 * 10, dtype=np.float32).reshape(6, 4, 10, 1)
-    seq = features_r2.FeatureSequence(
-        feats, [0, 1, 2, 0, 1, 2], FeatureAugmentConfig(crop_frames=6, mixup_alpha=0.0),
-        batch_size=3, seed=1,
-    )
-    x, y = seq[0]
-    assert x.shape == (3, 4, 6, 1) and len(seq) == 2
-    for row, target in zip(x, y):
-        clip = int(row[0, 0, 0]) // 40
-        assert np.all(np.diff(row[0, :, 0]) == 1) and target[clip % 3] == 1.0
-    mixed = features_r2.FeatureSequence(feats, [0, 1, 2, 0, 1, 2], batch_size=3, seed=1)
-    _, y_mixed = mixed[0]
-    np.testing.assert_allclose(y_mixed.sum(axis=1), 1.0, atol=1e-6)
-    assert mixed[0][0].shape == (3, 4, 10, 1)

@@ -1,14 +1,13 @@
-"""BalancedMixupGenerator: class-balanced epochs, reversed-order mixup, crops, swaps, λ (SPEC §4)."""
+"""MixupStream: [R1]'s balanced reversed pairing (SPEC §4) and [R2]'s random pairing (SPEC §6)."""
+import dataclasses
+
 import numpy as np
 import pytest
 from scipy import stats
 
-from dcase_lowcomplexity.config import TrainingConfig
-from dcase_lowcomplexity.data.generator import (
-    ArrayClipSource,
-    BalancedMixupGenerator,
-    steps_per_epoch,
-)
+from dcase_lowcomplexity.config import ACLNET_AUGMENT, FEATURE_AUGMENT, AugmentConfig
+from dcase_lowcomplexity.data.augment import augment_source, spec_augment_masks
+from dcase_lowcomplexity.data.generator import ArrayClipSource, MixupStream, steps_per_epoch
 from dcase_lowcomplexity.errors import ConfigError
 
 FOLD1_TRAIN_COUNTS = (2704, 3757, 2724)  # SPEC §1
@@ -27,6 +26,10 @@ class ZeroClips:
         return np.zeros((len(indices), *self.shape), np.float32)
 
 
+def stream(clips, labels, augment=AugmentConfig(), *, batch_size=32, seed=0, **kw):
+    return MixupStream(clips, labels, augment, batch_size=batch_size, seed=seed, **kw)
+
+
 def fold1_labels(seed=0):
     labels = np.repeat(np.arange(3), FOLD1_TRAIN_COUNTS)
     return np.random.default_rng(seed).permutation(labels)
@@ -35,7 +38,7 @@ def fold1_labels(seed=0):
 @pytest.fixture(scope="module")
 def fold1_gen():
     labels = fold1_labels()
-    return BalancedMixupGenerator(ZeroClips(len(labels)), labels, TrainingConfig(seed=7))
+    return stream(ZeroClips(len(labels)), labels, seed=7)
 
 
 def test_fold1_epoch_has_126_steps_and_8112_entries(fold1_gen):
@@ -90,9 +93,9 @@ def test_majority_classes_draw_fresh_subsets_each_epoch(fold1_gen):
 
 def test_same_seed_and_epoch_replay_exactly():
     labels = fold1_labels()
-    a = BalancedMixupGenerator(ZeroClips(len(labels)), labels, TrainingConfig(seed=3))
-    b = BalancedMixupGenerator(ZeroClips(len(labels)), labels, TrainingConfig(seed=3))
-    c = BalancedMixupGenerator(ZeroClips(len(labels)), labels, TrainingConfig(seed=4))
+    a = stream(ZeroClips(len(labels)), labels, seed=3)
+    b = stream(ZeroClips(len(labels)), labels, seed=3)
+    c = stream(ZeroClips(len(labels)), labels, seed=4)
     np.testing.assert_array_equal(a.epoch_ordering(9), b.epoch_ordering(9))
     assert not np.array_equal(a.epoch_ordering(9), c.epoch_ordering(9))
     pa, pb = a.batch_plan(9, 17), b.batch_plan(9, 17)
@@ -118,9 +121,9 @@ def test_crop_offsets_swaps_and_lambda_distribution(fold1_gen):
     assert abs(np.corrcoef(first, second)[0, 1]) < 0.05
 
 
-def small_generator(values, labels, **config):
+def small_generator(values, labels, seed=0, **augment):
     clips = ArrayClipSource(values)
-    return BalancedMixupGenerator(clips, labels, TrainingConfig(batch_size=4, **config))
+    return stream(clips, labels, AugmentConfig(**augment), batch_size=4, seed=seed)
 
 
 def test_inputs_and_targets_mixed_with_the_same_lambda():
@@ -187,8 +190,7 @@ def test_rows_map_labels_into_a_larger_store_and_stream_index_maps_epochs():
     values = rng.normal(size=(40, 2, 469, 2)).astype(np.float32)
     rows = np.array([3, 7, 11, 20, 21, 22, 30, 31, 35, 39, 0, 1])
     labels = np.repeat([0, 1, 2], 4)
-    gen = BalancedMixupGenerator(ArrayClipSource(values), labels, TrainingConfig(batch_size=2),
-                                 rows=rows, start_epoch=6)
+    gen = stream(ArrayClipSource(values), labels, batch_size=2, rows=rows, start_epoch=6)
     assert gen.steps_per_epoch == 3 and gen.num_batches is None
     x_stream, _ = gen[4]  # item 4 = epoch 6 + 4 // 3 = 7, batch 1
     x_direct, _ = gen.batch(7, 1)
@@ -203,24 +205,19 @@ def test_rows_map_labels_into_a_larger_store_and_stream_index_maps_epochs():
                                atol=1e-6)
 
 
-def test_unbalanced_option_shuffles_all_clips():
-    labels = np.repeat([0, 1, 2], [10, 40, 14])
-    gen = BalancedMixupGenerator(ZeroClips(64), labels,
-                                 TrainingConfig(batch_size=8, balanced_classes=False))
-    assert gen.ordering_length == 64 and gen.steps_per_epoch == 4
-    assert sorted(gen.epoch_ordering(0)) == list(range(64))
-
-
-@pytest.mark.parametrize("labels, config, message", [
-    (np.repeat([0, 1], 40), TrainingConfig(), "class 2 has no training clips"),
-    (np.repeat([0, 1, 2], 10), TrainingConfig(), "gives no batch"),
-    (np.repeat([0, 1, 3], 40), TrainingConfig(), "labels must lie in"),
-    (np.repeat([0, 1, 2], 40), TrainingConfig(train_frames=500), "exceeds the clips' 469"),
-    (np.repeat([0, 1, 2], 40), TrainingConfig(seed=-1), "seed must be ≥ 0"),
+@pytest.mark.parametrize("labels, augment, seed, message", [
+    (np.repeat([0, 1], 40), AugmentConfig(), 0, "class 2 has no training clips"),
+    (np.repeat([0, 1, 2], 10), AugmentConfig(), 0, "gives no batch"),
+    (np.repeat([0, 1, 2], 10), FEATURE_AUGMENT, 0, "gives no batch"),
+    (np.repeat([0, 1, 3], 40), AugmentConfig(), 0, "labels must lie in"),
+    (np.repeat([0, 1, 2], 40), AugmentConfig(crop=500), 0, "exceeds the clips' 469"),
+    (np.repeat([0, 1, 2], 40), AugmentConfig(), -1, "seed must be ≥ 0"),
+    (np.repeat([0, 1, 2], 40), AugmentConfig(pairing="sorted"), 0, "pairing"),
+    (np.repeat([0, 1, 2], 40), AugmentConfig(time_masks=-1), 0, "must be ≥ 0"),
 ])
-def test_bad_inputs_raise_config_error(labels, config, message):
+def test_bad_inputs_raise_config_error(labels, augment, seed, message):
     with pytest.raises(ConfigError, match=message):
-        BalancedMixupGenerator(ZeroClips(len(labels)), labels, config)
+        stream(ZeroClips(len(labels)), labels, augment, seed=seed)
 
 
 def test_batches_built_by_threads_in_any_order_equal_sequential_ones():
@@ -256,11 +253,119 @@ def test_crop_reads_and_whole_clip_reads_give_identical_batches():
     rng = np.random.default_rng(3)
     values = rng.normal(size=(30, 4, 20, 2)).astype(np.float32)
     labels = np.repeat([0, 1, 2], 10)
-    config = TrainingConfig(batch_size=4, train_frames=12, seed=5)
-    crops = BalancedMixupGenerator(ArrayClipSource(values), labels, config)
-    whole = BalancedMixupGenerator(_WholeClipsOnly(values), labels, config)
+    augment = AugmentConfig(crop=12)
+    crops = stream(ArrayClipSource(values), labels, augment, batch_size=4, seed=5)
+    whole = stream(_WholeClipsOnly(values), labels, augment, batch_size=4, seed=5)
     assert hasattr(crops.clips, "read_crops") and not hasattr(whole.clips, "read_crops")
     for epoch, k in [(0, 0), (0, 2), (3, 1)]:
         (xa, ya), (xb, yb) = crops.batch(epoch, k), whole.batch(epoch, k)
         np.testing.assert_array_equal(xa, xb)
         np.testing.assert_array_equal(ya, yb)
+
+
+# -- random pairing ([R2] systems, SPEC §6) ---------------------------------------------------
+def test_random_pairing_epoch_uses_two_seeded_permutations():
+    labels = np.repeat([0, 1, 2], [5, 9, 4])  # 18 clips, batch 4: 4 steps, 2 clips left out
+    gen = stream(ZeroClips(18, (2, 10, 1)), labels, FEATURE_AUGMENT, batch_size=4, seed=3)
+    assert gen.steps_per_epoch == 4 == steps_per_epoch([5, 9, 4], 4, "random")
+    order, partners = gen.epoch_pairs(2)
+    rng = np.random.default_rng([3, 2])
+    np.testing.assert_array_equal(order, rng.permutation(18))
+    np.testing.assert_array_equal(partners, rng.permutation(18))
+    firsts = np.concatenate([gen.batch_sources(2, k)[0] for k in range(4)])
+    assert len(np.unique(firsts)) == 16  # each clip at most once as a first source
+    assert not np.array_equal(gen.epoch_pairs(3)[0], order)
+
+
+def test_random_pairing_without_mixup_serves_whole_clips_and_one_hot_targets():
+    feats = np.arange(6 * 4 * 10, dtype=np.float32).reshape(6, 4, 10, 1)
+    labels = np.array([0, 1, 2, 0, 1, 2])
+    gen = stream(ArrayClipSource(feats), labels, dataclasses.replace(FEATURE_AUGMENT,
+                                                                     mixup_alpha=0.0),
+                 batch_size=3, seed=1)
+    for k in range(gen.steps_per_epoch):
+        x, y = gen.batch(0, k)
+        first, _ = gen.batch_sources(0, k)
+        np.testing.assert_array_equal(x, feats[first])
+        np.testing.assert_array_equal(y, np.eye(3, dtype=np.float32)[labels[first]])
+
+
+def test_random_pairing_draws_augment_lambda_augment_per_example():
+    """Batch k of epoch e: from default_rng([seed, e, k]), per example augment(x_i), λ,
+    augment(x_j); then x = λ·x_i' + (1 − λ)·x_j', the targets mixed with the same λ."""
+    rng = np.random.default_rng(0)
+    waves = rng.normal(size=(14, 300)).astype(np.float32)
+    rows = rng.permutation(14)[:12]
+    labels = np.repeat([0, 1, 2], 4)
+    aug = dataclasses.replace(ACLNET_AUGMENT, crop=100)
+    gen = stream(ArrayClipSource(waves), labels, aug, batch_size=4, seed=6, rows=rows)
+    eye = np.eye(3, dtype=np.float32)
+    for epoch, k in [(0, 0), (4, 2)]:
+        x, y = gen.batch(epoch, k)
+        assert x.shape == (4, 100) and y.shape == (4, 3) and x.dtype == y.dtype == np.float32
+        draws = np.random.default_rng([6, epoch, k])
+        for n, (i, j) in enumerate(zip(*gen.batch_sources(epoch, k))):
+            a = augment_source(waves[rows[i]], aug, draws, 0)
+            lam = np.float32(draws.beta(0.2, 0.2))
+            b = augment_source(waves[rows[j]], aug, draws, 0)
+            np.testing.assert_array_equal(x[n], lam * a + (1 - lam) * b)
+            np.testing.assert_array_equal(y[n], lam * eye[labels[i]] + (1 - lam) * eye[labels[j]])
+
+
+def test_random_pairing_stream_index_and_threads():
+    from concurrent.futures import ThreadPoolExecutor
+
+    rng = np.random.default_rng(2)
+    feats = rng.normal(size=(20, 3, 12, 1)).astype(np.float32)
+    gen = stream(ArrayClipSource(feats), rng.integers(0, 3, 20),
+                 dataclasses.replace(FEATURE_AUGMENT, crop=8), batch_size=6, seed=4,
+                 start_epoch=5)
+    items = list(range(3 * gen.steps_per_epoch))
+    sequential = [gen[i] for i in items]
+    np.testing.assert_array_equal(sequential[4][0], gen.batch(6, 1)[0])  # 4 = 1 · 3 + 1
+    with ThreadPoolExecutor(3) as pool:
+        shuffled = list(pool.map(lambda i: (i, gen[i]), rng.permutation(items)))
+    for i, (x, y) in shuffled:
+        np.testing.assert_array_equal(x, sequential[i][0])
+        np.testing.assert_array_equal(y, sequential[i][1])
+
+
+# -- waveform clips in the balanced pairing; SpecAugment in the stream ------------------------
+def test_balanced_pairing_crops_waveforms_along_samples():
+    waves = np.tile(np.arange(50, dtype=np.float32), (12, 1)) + 1000 * np.arange(12)[:, None]
+    labels = np.repeat([0, 1, 2], 4)
+    aug = AugmentConfig(crop=20, channel_swap_prob=0.0, mixup_alpha=0.0)
+    gen = stream(ArrayClipSource(waves), labels, aug, batch_size=2, seed=1)
+    x, _ = gen.batch(0, 0)
+    plan = gen.batch_plan(0, 0)
+    np.testing.assert_array_equal(x, waves[plan.first[:, None],
+                                           plan.offset_first[:, None] + np.arange(20)])
+    with pytest.raises(ConfigError, match="channel axis"):
+        stream(ArrayClipSource(waves), labels, AugmentConfig(crop=20), batch_size=2, seed=1)
+
+
+def test_spec_augment_masks_follow_the_batch_stream_after_its_other_draws():
+    rng = np.random.default_rng(5)
+    labels = np.repeat([0, 1, 2], 6)
+    values = rng.normal(size=(18, 16, 30, 2)).astype(np.float32)
+    plain = AugmentConfig(crop=24)
+    masked = dataclasses.replace(plain, freq_masks=2, freq_mask_width=5, time_masks=1,
+                                 time_mask_width=8)
+    kept = values.copy()
+    a = stream(ArrayClipSource(values), labels, plain, batch_size=4, seed=2)
+    b = stream(ArrayClipSource(values), labels, masked, batch_size=4, seed=2)
+    for epoch, k in [(0, 0), (3, 1)]:
+        (xa, ya), (xb, yb) = a.batch(epoch, k), b.batch(epoch, k)
+        np.testing.assert_array_equal(ya, yb)  # masks never touch the targets
+        assert not np.array_equal(xa, xb)
+        draws = np.random.default_rng([2, epoch, 1, k])
+        draws.integers(0, 7, size=(2, 4)), draws.random((2, 4)), draws.beta(0.4, 0.4, size=4)
+        for n in range(4):
+            want = xa[n].copy()
+            for axis, start, width in spec_augment_masks(want.shape, draws, 2, 5, 1, 8):
+                assert width <= (5 if axis == 0 else 8)
+                index = [slice(None)] * 3
+                index[axis] = slice(start, start + width)
+                want[tuple(index)] = np.float32(xa[n].mean(dtype=np.float64))
+            np.testing.assert_array_equal(xb[n], want)
+    np.testing.assert_array_equal(values, kept)  # the source (validation reads it) unmasked

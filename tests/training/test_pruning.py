@@ -1,11 +1,15 @@
 """training/pruning.py: lottery ticket — prune 19.6 %, rewind, retrain with masks ([R2], SPEC §6)."""
+import dataclasses
+
 import keras
 import numpy as np
 import pytest
 
-from dcase_lowcomplexity.config import AclNetConfig, LotteryTicketConfig, dcase_size_kb
-from dcase_lowcomplexity.reported import R2_TABLE
-from dcase_lowcomplexity.errors import ConfigError, ModelFileError
+from dcase_lowcomplexity.config import (
+    ACLNET_AUGMENT, AclNetConfig, LotteryTicketConfig, TrainingConfig,
+)
+from dcase_lowcomplexity.data.generator import ArrayClipSource, MixupStream
+from dcase_lowcomplexity.errors import ConfigError, ModelFileError, RunError
 from dcase_lowcomplexity.models.aclnet import build_aclnet
 from dcase_lowcomplexity.training import pruning
 
@@ -35,13 +39,11 @@ def test_prunable_weights_are_kernels_only():
     model = build_aclnet()
     names = {v.path for v in pruning.prunable_weights(model)}
     assert "llf_conv1/kernel" in names and "hlf_conv5/depthwise_kernel" in names
-    assert "hlf_conv5/pointwise_kernel" in names and "logits/kernel" in names
+    assert "hlf_conv5/pointwise_kernel" in names
     assert not any("bn" in n.split("/")[0] or n.endswith("bias") for n in names)
-    bn = sum(int(np.prod(v.shape)) for v in model.weights if "_bn/" in v.path)
-    bias = sum(int(np.prod(v.shape)) for v in model.weights if v.name == "bias")
-    assert (bn, bias) == (6336, 99)
-    assert sum(int(np.prod(v.shape)) for v in pruning.prunable_weights(model)) == 310_576
-    assert 317_011 - bn - bias == 310_576
+    kernels = {v.path for v in model.weights
+               if v.name in ("kernel", "depthwise_kernel", "pointwise_kernel")}
+    assert names == kernels
 
 
 def test_global_mask_prunes_exactly_the_fraction_of_smallest_weights():
@@ -61,25 +63,12 @@ def test_per_layer_mask_prunes_the_fraction_of_every_kernel():
         assert mask.size - np.count_nonzero(mask) == round(0.25 * mask.size)
 
 
-def test_aclnet_counts_after_pruning_19_6_percent():
+def test_counts_after_pruning_19_6_percent_of_the_paper_aclnet():
     model = build_aclnet()
     counts = pruning.lottery_ticket_counts(model, pruning.magnitude_masks(model, 0.196))
-    assert counts["prunable"] == 310_576 and counts["pruned"] == round(0.196 * 310_576) == 60_873
-    assert counts["non_zero"] == 317_011 - 60_873 == 256_138
-    assert counts["batch_norm"] == 6336 and counts["non_zero_without_bn"] == 249_802
-    gap = counts["non_zero"] / 255_740 - 1  # [R2]: 255,740 non-zero
-    assert gap == pytest.approx(0.001556, abs=1e-5)
-    assert round(dcase_size_kb(counts["non_zero_without_bn"], 2), 2) == 487.89  # FP16 < 500 KB
-
-
-def test_r2_lottery_ticket_arithmetic():
-    lt = next(r for r in R2_TABLE if r.system == "AclNet0.5 LT")
-    pruned = 317_038 - lt.parameters
-    assert pruned == 61_298 and round(100 * pruned / 317_038, 2) == 19.33
-    # 19.6 % of the prunable weights only: ≈ 312,745 kernels, ≈ 4,293 BN/bias parameters kept
-    assert round(pruned / 0.196) == 312_745
-    assert round(dcase_size_kb(lt.parameters, 2), 2) == 499.49
-    assert 500 * 1024 // 2 == 256_000 > lt.parameters  # FP16 needs ≤ 256,000 non-zero
+    assert counts["pruned"] == round(0.196 * counts["prunable"])
+    assert counts["non_zero"] == model.count_params() - counts["pruned"]
+    assert counts["non_zero_without_bn"] == counts["non_zero"] - counts["batch_norm"]
 
 
 def test_rewind_restores_survivors_to_their_early_values():
@@ -118,17 +107,6 @@ def test_masks_hold_zeros_through_momentum_and_weight_decay():
                for p in masks)
 
 
-def test_lottery_ticket_pipeline():
-    model = _tiny_model()
-    masks = pruning.lottery_ticket(model, _fit, LotteryTicketConfig(rewind_epoch=1))
-    counts = pruning.lottery_ticket_counts(model, masks)
-    assert counts["pruned"] == round(0.196 * counts["prunable"])
-    weights = pruning.snapshot_weights(model)
-    assert all(np.all(weights[p][m == 0] == 0) for p, m in masks.items())
-    with pytest.raises(ConfigError, match="rewind"):
-        pruning.lottery_ticket(model, lambda m, callbacks: None, LotteryTicketConfig(rewind_epoch=5))
-
-
 def test_masks_file_round_trip_and_corruption(tmp_path):
     masks = pruning.magnitude_masks(_tiny_model(), 0.3)
     path = tmp_path / "masks.npz"
@@ -152,3 +130,104 @@ def test_bad_options():
         pruning.magnitude_masks(model, 0.2, scope="layerwise")
     with pytest.raises(ConfigError):
         pruning.apply_masks(model, {"nope/kernel": np.zeros(3)})
+
+
+# -- the shipped phases ([R2] §2.2): train → prune 19.6 % → rewind → retrain ------------------
+PHASE = TrainingConfig(epochs=2, batch_size=4, lr_max=0.05, sgdr_first_cycle=2, seed=1)
+
+
+def _stream_for(config):
+    rng = np.random.default_rng(0)
+    waves = rng.standard_normal((16, 4000)).astype(np.float32)
+    augment = dataclasses.replace(ACLNET_AUGMENT, crop=TINY.segment_samples)
+    return MixupStream(ArrayClipSource(waves), np.arange(16) % 3, augment,
+                       batch_size=config.batch_size, seed=config.seed)
+
+
+def _phases(run_dir, validation=None, lottery=LotteryTicketConfig(rewind_epoch=0)):
+    model = _tiny_model()
+    init = pruning.snapshot_weights(model)
+    base = {}
+    masks = pruning.lottery_ticket_phases(
+        model, _stream_for, run_dir, PHASE, PHASE, lottery, validation=validation,
+        on_base_trained=lambda m: base.update(pruning.snapshot_weights(m)), verbose=0)
+    return model, masks, init, base
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory):
+    run_dir = tmp_path_factory.mktemp("lt")
+    return (run_dir, *_phases(run_dir))
+
+
+def test_phases_prune_19_6_percent_and_hold_the_mask(uninterrupted):
+    run_dir, model, masks, _, base = uninterrupted
+    n = sum(m.size for m in masks.values())
+    assert sum(m.size - np.count_nonzero(m) for m in masks.values()) == round(0.196 * n)
+    counts = pruning.masked_zero_counts(model, masks)
+    assert counts["pruned"] == counts["pruned_still_zero"] == round(0.196 * n)
+    weights = pruning.snapshot_weights(model)
+    assert any(not np.array_equal(weights[p][m == 1], base[p][m == 1]) for p, m in masks.items())
+    for name in ("phase1_train", "phase2_retrain", "rewind_snapshot.npz", "masks.npz"):
+        assert (run_dir / name).exists()
+    saved = pruning.load_masks(run_dir / "masks.npz")
+    assert all(np.array_equal(saved[p], masks[p]) for p in masks)
+
+
+def test_rewind_epoch_0_restores_the_initial_weights(uninterrupted):
+    run_dir, _, masks, init, base = uninterrupted
+    snapshot = pruning.load_snapshot(run_dir / "rewind_snapshot.npz")
+    assert list(snapshot) == list(init)
+    for path, value in init.items():
+        np.testing.assert_array_equal(snapshot[path], value)
+    assert any(not np.array_equal(base[p], init[p]) for p in masks)  # phase 1 did train
+    model = _tiny_model(seed=3)  # any model of the architecture
+    pruning.rewind(model, snapshot, masks)
+    rewound = pruning.snapshot_weights(model)
+    for path, value in init.items():
+        np.testing.assert_array_equal(rewound[path], value * masks[path] if path in masks
+                                      else value)
+
+
+class _Interrupt(Exception):
+    pass
+
+
+def test_interrupted_retraining_resumes_from_the_saved_snapshot_and_masks(tmp_path,
+                                                                          uninterrupted):
+    """A run stopped in phase 2's last epoch (before its checkpoint) and rerun ends with the
+    uninterrupted run's weights, without retraining phase 1 or re-pruning."""
+    _, reference, ref_masks, _, _ = uninterrupted
+    calls = []
+
+    def stop_in_retraining(model):  # epochs 1–2: phase 1, 3–4: phase 2
+        calls.append(1)
+        if len(calls) == 4:
+            raise _Interrupt
+        return {}
+
+    with pytest.raises(_Interrupt):
+        _phases(tmp_path, validation=stop_in_retraining)
+    masks_written = (tmp_path / "masks.npz").stat().st_mtime_ns
+    phase1 = (tmp_path / "phase1_train" / "checkpoint.npz").stat().st_mtime_ns
+    model, masks, _, _ = _phases(tmp_path)
+    assert (tmp_path / "masks.npz").stat().st_mtime_ns == masks_written
+    assert (tmp_path / "phase1_train" / "checkpoint.npz").stat().st_mtime_ns == phase1
+    assert all(np.array_equal(masks[p], ref_masks[p]) for p in masks)
+    got, want = pruning.snapshot_weights(model), pruning.snapshot_weights(reference)
+    for path in want:
+        np.testing.assert_array_equal(got[path], want[path])
+
+
+def test_rewind_epoch_must_come_before_the_end_of_phase_1(tmp_path):
+    with pytest.raises(RunError, match="rewind epoch 2"):
+        _phases(tmp_path, lottery=LotteryTicketConfig(rewind_epoch=2))
+
+
+def test_damaged_snapshot_is_a_model_file_error(tmp_path):
+    path = tmp_path / "rewind_snapshot.npz"
+    pruning.save_snapshot(path, {"a/kernel": np.ones(3, np.float32)})
+    assert pruning.load_snapshot(path)["a/kernel"].tolist() == [1, 1, 1]
+    path.write_bytes(b"PK\x03\x04 half")
+    with pytest.raises(ModelFileError, match="phase1_train"):
+        pruning.load_snapshot(path)

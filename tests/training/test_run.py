@@ -11,7 +11,9 @@ import keras
 import numpy as np
 import pytest
 
-from dcase_lowcomplexity.config import TrainingConfig
+import json
+
+from dcase_lowcomplexity.config import AugmentConfig, TrainingConfig
 from dcase_lowcomplexity.data.generator import ArrayClipSource
 from dcase_lowcomplexity.errors import RunError
 from dcase_lowcomplexity.evaluation.inference import make_validation, predict_clips
@@ -20,8 +22,10 @@ from dcase_lowcomplexity.training.run import (
     CHECKPOINT_FILE,
     CONFIG_FILE,
     LOG_FILE,
+    compile_classifier,
     fit_resumable,
     load_checkpoint,
+    make_optimizer,
     read_log,
     train_model,
 )
@@ -221,3 +225,30 @@ def test_interrupt_during_a_checkpoint_write_keeps_the_previous_checkpoint(
     _, history = _train(tmp_path, tiny_setup)
     assert [r["epoch"] for r in history] == [1, 2, 3]
     assert load_checkpoint(tmp_path / CHECKPOINT_FILE)["epoch"] == 3
+
+
+def test_make_optimizer_follows_the_training_config():
+    sgd = make_optimizer(TrainingConfig())  # [R1] §2.5: SGD, momentum 0.9, not Nesterov
+    assert isinstance(sgd, keras.optimizers.SGD)
+    assert (sgd.momentum, sgd.nesterov) == (0.9, False)
+    assert float(sgd.learning_rate) == pytest.approx(0.025)
+    adam = make_optimizer(TrainingConfig(optimizer="adam", lr_max=1e-3))
+    assert isinstance(adam, keras.optimizers.Adam)
+    assert float(adam.learning_rate) == pytest.approx(1e-3)
+
+
+def test_compile_classifier_runs_one_step_per_execution():
+    model = resume_worker.tiny_model()
+    compile_classifier(model, TrainingConfig(optimizer="adam"))
+    assert model.steps_per_execution == 1 and isinstance(model.optimizer, keras.optimizers.Adam)
+
+
+def test_train_model_records_and_uses_the_augment_config(tmp_path, tiny_setup):
+    clips, labels, _, _ = tiny_setup
+    augment = AugmentConfig(crop=100, mixup_alpha=0.0)
+    keras.utils.set_random_seed(0)
+    train_model(resume_worker.tiny_model(), clips, labels, CONFIG, tmp_path, augment=augment,
+                verbose=0)
+    stored = json.loads((tmp_path / CONFIG_FILE).read_text())
+    assert stored["run"]["augment"]["crop"] == 100
+    assert stored["run"]["training"]["optimizer"] == "sgd"
