@@ -7,7 +7,7 @@ cities and scored on the tenth, then the per-city table with the mean (C1: 95.66
 
 Every fold is an ordinary resumable run of experiments/task1b_binary.py in
 runs/task1b_binary/PROFILE-loco-CITY-seedSEED; rerun the command to resume. Options other than
---cities are passed to task1b_binary.py unchanged.
+--cities and --table-out are passed to task1b_binary.py unchanged.
 """
 from __future__ import annotations
 
@@ -17,11 +17,12 @@ from pathlib import Path
 
 import task1b_binary
 
-from dcase_lowcomplexity import experiment as ex
+from dcase_lowcomplexity.atomic import atomic_write_text
+from dcase_lowcomplexity.cli.experiment import base_parser, resolve_profile
 from dcase_lowcomplexity.config import DEVELOPMENT_CITIES
 from dcase_lowcomplexity.errors import ConfigError, cli_errors
+from dcase_lowcomplexity.evaluation.outputs import load_scores
 from dcase_lowcomplexity.evaluation.tables import loco_markdown, loco_table
-from dcase_lowcomplexity.atomic import atomic_write_text
 
 
 def main(argv=None) -> int:
@@ -37,18 +38,22 @@ def main(argv=None) -> int:
         if unknown or not cities:
             raise ConfigError(f"unknown cities {unknown}",
                               fix=f"choose among {', '.join(DEVELOPMENT_CITIES)}")
-        if any(a == "--split" or a.startswith("--split=") or a == "--out" for a in passthrough):
+        if any(a.split("=")[0] in ("--split", "--out") for a in passthrough):
             raise ConfigError("loco.py sets --split and --out of each fold itself")
+        fold_parser = base_parser(task1b_binary.SYSTEM, "")
+        task1b_binary.add_options(fold_parser)
+        fold_args = fold_parser.parse_args(passthrough)
+        profile = resolve_profile(fold_args)
+        runs = Path("runs") / task1b_binary.SYSTEM
         per_city = {}
         for i, city in enumerate(cities, 1):
             print(f"\n=== fold {i}/{len(cities)}: left-out city {city} ===")
-            fold_argv = [*passthrough, "--split", f"loco:{city}"]
-            task1b_binary.main(fold_argv)
-            fold_args = task1b_binary.parse_args(fold_argv)
-            per_city[city] = ex.load_scores(ex.run_dir_for(fold_args, task1b_binary.SYSTEM))
+            out = runs / f"{profile}-loco-{city}-seed{fold_args.seed}"
+            task1b_binary.main([*passthrough, "--profile", profile, "--split", f"loco:{city}",
+                                "--out", str(out)])
+            per_city[city] = load_scores(out)
         table = loco_table(per_city)
-        profile = task1b_binary.parse_args(passthrough).profile
-        out = args.table_out or Path("runs") / task1b_binary.SYSTEM / f"{profile}-loco"
+        out = args.table_out or runs / f"{profile}-loco"
         out.mkdir(parents=True, exist_ok=True)
         md = loco_markdown(table)
         atomic_write_text(out / "loco.md", md)

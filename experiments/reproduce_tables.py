@@ -14,8 +14,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from dcase_lowcomplexity import experiment as ex
 from dcase_lowcomplexity.errors import ConfigError, cli_errors
+from dcase_lowcomplexity.evaluation.outputs import load_scores
 from dcase_lowcomplexity.evaluation.tables import (
     ResultsTable, comparison_table, seeds_markdown, seeds_table,
 )
@@ -31,7 +31,7 @@ def main(argv=None) -> int:
         runs = sorted(set(args.runs))
         if not runs:
             raise ConfigError("no run folders given")
-        scores = [ex.load_scores(run) for run in runs]
+        scores = [load_scores(run) for run in runs]
         parts = ["# [R1] tables from finished runs\n"]
         for run, s in zip(runs, scores):
             parts += [f"## Table 1 — {run}\n", ResultsTable(s).to_markdown(),

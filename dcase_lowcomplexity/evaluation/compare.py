@@ -26,14 +26,15 @@ import pandas as pd
 from dcase_lowcomplexity.atomic import atomic_write_text
 from dcase_lowcomplexity.config import CLASS_NAMES, dcase_size_kb
 from dcase_lowcomplexity.errors import ConfigError
-from dcase_lowcomplexity.evaluation.metrics import ClipScores, score_clips
+from dcase_lowcomplexity.evaluation import outputs
+from dcase_lowcomplexity.evaluation.metrics import ClipScores
+from dcase_lowcomplexity.evaluation.outputs import PREDICTIONS_FILE
 from dcase_lowcomplexity.evaluation.summary import read_summary
 from dcase_lowcomplexity.reported import (
     R1_NAME, R1_SIZE_KB, R1_TABLE1, R1_WEIGHTS, R2_TABLE, R2_TEACHER_ACCURACY,
     R2_TEACHER_PARAMETERS, R2_TEACHER_SIZE_KB, TEACHER_NAME,
 )
 
-PREDICTIONS_FILE = "validation_predictions.csv"
 # The runs of experiments/compare_systems.py's default folders, in table order.
 RUN_KEYS = ("task1b_binary", "task1b_int8", "task1b_lottery", "task1b_distill",
             "task1b_gccgram")
@@ -128,15 +129,7 @@ class SystemRow:
 # -- reading run folders ---------------------------------------------------------------------
 def load_scores(folder: Path) -> ClipScores | None:
     """Scores of folder/validation_predictions.csv, None when the folder has none."""
-    path = Path(folder) / PREDICTIONS_FILE
-    if not path.is_file():
-        return None
-    try:
-        frame = pd.read_csv(path)
-        return score_clips(frame.class_index.to_numpy(), frame[list(CLASS_NAMES)].to_numpy())
-    except (KeyError, ValueError, AttributeError) as err:
-        raise ConfigError(f"unreadable predictions ({type(err).__name__}: {err})", path,
-                          fix="rerun the run's command to rewrite it") from None
+    return outputs.load_scores(folder) if (Path(folder) / PREDICTIONS_FILE).is_file() else None
 
 
 def _counted(sizes: dict) -> tuple[int | None, str]:

@@ -285,6 +285,40 @@ def summary_of_report(report: SizeReport, storage: str = "1bit",
         fp32_base=fp32_base, **_file_sizes(file))
 
 
+def sizes_markdown(s: SizeSummary, report: SizeReport) -> str:
+    """size.md: the shipped model's counts and sizes, its FP32 base, then per layer."""
+    lines = [
+        "| weights | trainable ([R2]'s count) | non-zero trainable | DCASE non-zero "
+        "(BN excl.) | bytes / parameter | DCASE size (KB) | file (KB) |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+        f"| {s.storage} (shipped) | {s.trainable:,} | {s.trainable_non_zero:,} | "
+        f"{s.dcase_non_zero:,} | {s.bytes_per_parameter:g} | {s.dcase_kb:,.2f} | "
+        + (f"{s.file_bytes / KB:,.2f} ({s.file}) |" if s.file_bytes is not None else "– |"),
+    ]
+    if s.fp32_base is not None:
+        b = s.fp32_base
+        lines.append(f"| float32 (FP32 base) | {b['trainable']:,} | {b['trainable_non_zero']:,} "
+                     f"| {b['dcase_non_zero']:,} | 4 | {b['dcase_kb']:,.2f} | – |")
+    return ("\n".join(lines) + "\n\nDCASE size = non-zero parameters × bytes per parameter / "
+            "1024, batch norm excluded (SPEC §1). [R2] counts trainable parameters (batch-norm "
+            "γ and β included, moving statistics not). A .tflite file is larger: int32 biases, "
+            "per-channel scales, folded batch norm, graph metadata, and the zeros of a pruned "
+            "model are stored densely.\n\n## Per layer (shipped weights)\n\n"
+            + report.to_markdown() + "\n")
+
+
+def write_sizes(folder: str | Path, shipped: keras.Model, storage: str,
+                file: str | Path | None = None,
+                base: keras.Model | None = None) -> tuple[SizeReport, SizeSummary]:
+    """size.md (summary + per-layer table) and size.csv (per layer) in `folder`."""
+    summary = size_summary(shipped, storage, file, base)
+    report = model_size_report(shipped, storage=_storage(storage)[0])
+    atomic_write_text(Path(folder) / "size.md", "# Model size\n\n" +
+                      sizes_markdown(summary, report))
+    report.to_csv(Path(folder) / "size.csv")
+    return report, summary
+
+
 def _register_package_layers() -> None:
     """Imports every model module so their registered layers are known to load_model."""
     import dcase_lowcomplexity.models as models

@@ -236,20 +236,22 @@ def make_optimizer(config: TrainingConfig) -> keras.optimizers.Optimizer:
                                 nesterov=config.nesterov)
 
 
-def compile_for_training(model: keras.Model, config: TrainingConfig | None = None) -> None:
-    """[R1]: `make_optimizer`, categorical cross-entropy, in the model's tf.distribute scope."""
-    config = config or TrainingConfig()
+def compile_classifier(model: keras.Model, config: TrainingConfig, *,
+                       jit_compile: bool | str = False) -> None:
+    """`make_optimizer`, categorical cross-entropy on (mixup-soft) targets, accuracy, one step
+    per execution (the lottery ticket's MaskCallback re-applies its masks after every step),
+    in the model's tf.distribute scope; a fresh optimizer at every call. [R1]'s runs use
+    Keras' "auto" (XLA-compiled steps where the layers allow), the [R2] networks' plain graphs.
+    """
     with model.distribute_strategy.scope():
         model.compile(optimizer=make_optimizer(config),
-                      loss=keras.losses.CategoricalCrossentropy(), metrics=["accuracy"])
+                      loss=keras.losses.CategoricalCrossentropy(), metrics=["accuracy"],
+                      steps_per_execution=1, jit_compile=jit_compile)
 
 
-def compile_classifier(model: keras.Model, config: TrainingConfig) -> None:
-    """[R2] networks: categorical cross-entropy on (mixup-soft) targets, one step per
-    execution, which the lottery ticket's MaskCallback needs (masks re-applied after every
-    step); a fresh optimizer at every call."""
-    model.compile(optimizer=make_optimizer(config), loss=keras.losses.CategoricalCrossentropy(),
-                  metrics=["accuracy"], steps_per_execution=1, jit_compile=False)
+def compile_for_training(model: keras.Model, config: TrainingConfig | None = None) -> None:
+    """[R1] ([R1] §2.5, SPEC §4): `compile_classifier` with XLA where Keras allows it."""
+    compile_classifier(model, config or TrainingConfig(), jit_compile="auto")
 
 
 def train_phase(model: keras.Model, stream, folder: str | Path, config: TrainingConfig, *,

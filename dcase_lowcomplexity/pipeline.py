@@ -1,0 +1,386 @@
+"""The one path every system walks: `run_system(system, options)`.
+
+    dataset (the demo one is written when --data is absent)
+    → the system's input store (data.extraction.ensure_store: resumable, kill-safe, cached)
+    → seeded mixup batch stream (data.generator.MixupStream)
+    → network(s) trained in resumable phases: single | lottery ticket | distillation
+    → export of the shipped file (1 bit, INT8 or FP16: export.formats)
+    → THAT FILE reloaded and scored on the validation split through the system's views
+    → size tables, summary.json, and the DCASE submission files for an evaluation folder.
+
+Every phase checkpoints after each epoch; rerunning the same command resumes where the run
+stopped. Arguments are typed (`RunOptions`, `systems.System`); command-line parsing lives in
+`cli/` and experiments/.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from dcase_lowcomplexity.atomic import atomic_path, atomic_write_text
+from dcase_lowcomplexity.data.dataset import (
+    DEVELOPMENT_FOLDER, EVALUATION_FOLDER, Split, TauDataset, load_evaluation_set,
+)
+from dcase_lowcomplexity.data.demo import make_demo_dataset
+from dcase_lowcomplexity.errors import DatasetError
+from dcase_lowcomplexity.systems import System
+
+DEMO_ROOT = Path("demo_data")
+STORE_DIR = Path("features")
+# The demo dataset: enough clips for a few balanced mixup batches per epoch, and an
+# unlabelled evaluation folder so the submission files are written too.
+DEMO_CLIPS_PER_CLASS = 60
+DEMO_EVAL_CLIPS = 24
+MODEL_FILES = {"1bit": "model.1bit", "int8": "model_int8.tflite",
+               "float16": "model_fp16.tflite"}
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """Where the data are and where the run goes; nothing here changes the trained model."""
+
+    profile: str = "demo"
+    data: Path | None = None
+    eval_data: Path | None = None
+    split: str = "fold1"
+    out: Path | None = None
+    store_dir: Path = STORE_DIR
+    store_dtype: str = "float32"
+    workers: int | None = None
+    label: str | None = None
+    loader_workers: int = 1
+    strategy: str = "default"
+    progress: bool = True
+
+
+@dataclass(frozen=True)
+class PreparedData:
+    """A development set with its split, and the evaluation folder when there is one."""
+
+    dataset: TauDataset
+    split: Split
+    evaluation: pd.DataFrame | None
+    evaluation_root: Path | None
+
+
+@dataclass
+class Inputs:
+    """The system's input stores and the split's rows in them."""
+
+    development: object  # FeatureStore
+    evaluation: object | None
+    train_rows: np.ndarray
+    train_labels: np.ndarray
+    validation_rows: np.ndarray | None
+    validation_labels: np.ndarray | None
+
+
+@dataclass
+class RunResult:
+    run_dir: Path
+    model_file: Path
+    scores: object | None  # ClipScores of the shipped file, None for --split all
+    sizes: dict = field(default_factory=dict)
+    submission: tuple[Path, Path] | None = None
+
+
+def run_dir_for(system: System, options: RunOptions) -> Path:
+    if options.out is not None:
+        return Path(options.out)
+    split = options.split.replace(":", "-")
+    return Path("runs") / system.key / f"{system.profile}-{split}-seed{system.training.seed}"
+
+
+def prepare_data(options: RunOptions) -> PreparedData:
+    """Resolves the development and evaluation folders (writing the demo dataset if needed)."""
+    dev_root, eval_root = options.data, options.eval_data
+    if dev_root is None:
+        if options.profile == "paper":
+            raise DatasetError(
+                "the paper profile trains on the real dataset, and --data was not given.",
+                fix=f"download {DEVELOPMENT_FOLDER} (Zenodo 3670185) and pass --data DIR, "
+                    "or use --profile demo")
+        dev_root = make_demo_dataset(DEMO_ROOT, clips_per_class=DEMO_CLIPS_PER_CLASS, seed=0,
+                                     eval_clips=DEMO_EVAL_CLIPS)
+        if eval_root is None:
+            eval_root = DEMO_ROOT / EVALUATION_FOLDER
+    dev_root = Path(dev_root)
+    if not dev_root.is_dir():
+        raise DatasetError("development set folder not found.", path=dev_root,
+                           fix=f"pass the folder that holds meta.csv and audio/ "
+                               f"({DEVELOPMENT_FOLDER})")
+    dataset = TauDataset(dev_root)
+    split = dataset.split(options.split)
+    evaluation = load_evaluation_set(eval_root) if eval_root is not None else None
+    return PreparedData(dataset, split, evaluation,
+                        None if eval_root is None else Path(eval_root))
+
+
+def prepare_inputs(system: System, data: PreparedData, options: RunOptions) -> Inputs:
+    """The system's input store of the whole development set (and of the evaluation set)."""
+    from dcase_lowcomplexity.data.extraction import ensure_store
+
+    def store(root, filenames):
+        return ensure_store(options.store_dir, root, filenames, system.input,
+                            dtype=options.store_dtype, workers=options.workers,
+                            progress=options.progress)
+
+    development = store(data.dataset.root, data.dataset.table.filename)
+    evaluation = None
+    if data.evaluation is not None:
+        evaluation = store(data.evaluation_root, data.evaluation.filename)
+    val = data.split.validation
+    return Inputs(development, evaluation,
+                  development.index_of(data.split.train.filename),
+                  data.split.train.class_index.to_numpy(),
+                  None if val is None else development.index_of(val.filename),
+                  None if val is None else val.class_index.to_numpy())
+
+
+def save_keras(model, path: Path) -> Path:
+    """`model.save` to a temporary .keras file, then renamed into place."""
+    with atomic_path(path) as tmp:
+        model.save(tmp)
+    return Path(path)
+
+
+def write_json(path: Path, data) -> Path:
+    return atomic_write_text(path, json.dumps(data, indent=2, sort_keys=True, default=str) + "\n")
+
+
+def run_system(system: System, options: RunOptions) -> RunResult:
+    """Trains (or resumes) `system`, ships its file, scores THAT FILE, writes every output."""
+    data = prepare_data(options)
+    run_dir = run_dir_for(system, options)
+    inputs = prepare_inputs(system, data, options)
+    trained = train_system(system, inputs, data, run_dir, options)
+    return ship(system, trained, inputs, data, run_dir, options)
+
+
+# -- training phases ---------------------------------------------------------------------------
+@dataclass
+class Trained:
+    """What the phases leave: the network to ship, its FP32 base, where the scores are."""
+
+    model: object
+    base: object
+    log_csv: Path
+    folders: dict = field(default_factory=dict)  # reference scores: {"fp32": "fp32", …}
+    extra: dict = field(default_factory=dict)
+    reference: str = "fp32"  # what [R2] Table 3 measures the system against
+    reference_sizes: dict = field(default_factory=dict)
+
+
+def build_network(network: str, config):
+    """The Keras model of a system's network kind."""
+    from dcase_lowcomplexity.models import aclnet, binary_resnet, gccgram, student, teacher
+
+    builders = {"binary_resnet": binary_resnet.build_binary_resnet, "aclnet": aclnet.build_aclnet,
+                "student": student.build_student, "teacher": teacher.build_teacher,
+                "gccgram": gccgram.build_gccgram_cnn}
+    return builders[network](config)
+
+
+def mixup_stream(system: System, inputs: Inputs, training, workers: int = 1):
+    from dcase_lowcomplexity.data.generator import MixupStream
+
+    return MixupStream(inputs.development, inputs.train_labels, system.augment,
+                       batch_size=training.batch_size, seed=training.seed,
+                       rows=inputs.train_rows, workers=workers)
+
+
+def validation_for(system: System, inputs: Inputs, model_of=None):
+    """Whole-split metrics every epoch ([R1] validates in one pass, as C1 does)."""
+    from dcase_lowcomplexity.evaluation.inference import make_validation
+
+    if inputs.validation_rows is None:
+        return None
+    views = "single" if system.views == "channel_swap" else system.views
+    return make_validation(inputs.development, inputs.validation_labels, inputs.validation_rows,
+                           views=views, segment=system.segment,
+                           batch_size=system.inference_batch, model_of=model_of)
+
+
+def score_keras(folder: Path, model, system: System, inputs: Inputs, data: PreparedData,
+                title: str, log_csv: Path | None = None):
+    """Table-1 results of a Keras network (an FP32 base, the teacher) in `folder`."""
+    from dcase_lowcomplexity.evaluation.inference import keras_predictor, predict_store
+    from dcase_lowcomplexity.evaluation.outputs import write_scores
+
+    if inputs.validation_rows is None:
+        return None
+    probs = predict_store(keras_predictor(model, 2 * system.inference_batch), inputs.development,
+                          inputs.validation_rows, views=system.views, segment=system.segment,
+                          batch_size=system.inference_batch, progress=False)
+    return write_scores(folder, data.split.validation.filename, inputs.validation_labels, probs,
+                        log_csv=log_csv, title=title).scores
+
+
+def train_system(system: System, inputs: Inputs, data: PreparedData, run_dir: Path,
+                 options: RunOptions) -> Trained:
+    """The system's phases, each resumable in its own folder."""
+    import keras
+
+    from dcase_lowcomplexity.training.strategy import make_strategy
+
+    phase = {"single": _single, "lottery": _lottery, "distill": _distill}[system.phases]
+    if system.phases != "single":  # phases train in sub-folders: guard the run folder itself
+        from dcase_lowcomplexity.training.run import prepare_run_dir
+        prepare_run_dir(run_dir, system.to_dict())
+    keras.utils.set_random_seed(system.training.seed)
+    with make_strategy(options.strategy).scope():
+        return phase(system, inputs, data, Path(run_dir), options)
+
+
+def _single(system, inputs, data, run_dir, options) -> Trained:
+    from dcase_lowcomplexity.training.run import compile_classifier, train_phase
+
+    model = build_network(system.network, system.model)
+    compile_classifier(model, system.training,
+                       jit_compile="auto" if system.network == "binary_resnet" else False)
+    train_phase(model, mixup_stream(system, inputs, system.training, options.loader_workers),
+                run_dir, system.training, validation=validation_for(system, inputs),
+                run_config=system.to_dict())
+    log = run_dir / "training_log.csv"
+    if system.storage == "1bit":  # the one-bit network has no FP32 twin to compare with
+        return Trained(model, model, log)
+    save_keras(model, run_dir / "model_fp32.keras")
+    score_keras(run_dir / "fp32", model, system, inputs, data, f"{system.name}: FP32 base")
+    return Trained(model, model, log, {"fp32": "fp32"})
+
+
+def _lottery(system, inputs, data, run_dir, options) -> Trained:
+    import keras
+
+    from dcase_lowcomplexity.training.pruning import (
+        lottery_ticket_counts, lottery_ticket_phases, masked_zero_counts,
+    )
+
+    model = build_network(system.network, system.model)
+    base = keras.models.clone_model(model)
+
+    def on_base_trained(trained):
+        base.set_weights(trained.get_weights())
+        save_keras(base, run_dir / "model_fp32_base.keras")
+        score_keras(run_dir / "fp32", base, system, inputs, data,
+                    f"{system.name}: FP32 base (unpruned)",
+                    log_csv=run_dir / "phase1_train" / "training_log.csv")
+
+    masks = lottery_ticket_phases(
+        model, lambda cfg: mixup_stream(system, inputs, cfg, options.loader_workers), run_dir,
+        system.training, system.retraining, system.lottery,
+        validation=validation_for(system, inputs), run_config=system.to_dict(),
+        on_base_trained=on_base_trained)
+    counts = {**lottery_ticket_counts(model, masks), **masked_zero_counts(model, masks)}
+    write_json(run_dir / "lottery.json", counts)
+    save_keras(model, run_dir / "model_fp32_pruned.keras")
+    score_keras(run_dir / "fp32_pruned", model, system, inputs, data, f"{system.name}, FP32")
+    return Trained(model, base, run_dir / "phase2_retrain" / "training_log.csv",
+                   {"fp32": "fp32", "fp32_pruned": "fp32_pruned"}, counts)
+
+
+def _distill(system, inputs, data, run_dir, options) -> Trained:
+    from dcase_lowcomplexity.export.size import size_summary
+    from dcase_lowcomplexity.training.distillation import Distiller
+    from dcase_lowcomplexity.training.run import compile_classifier, make_optimizer, train_phase
+
+    config = system.to_dict()
+    teacher = build_network("teacher", system.teacher)
+    compile_classifier(teacher, system.teacher_training)
+    train_phase(teacher, mixup_stream(system, inputs, system.teacher_training,
+                                      options.loader_workers), run_dir / "teacher",
+                system.teacher_training, validation=validation_for(system, inputs),
+                run_config={**config, "phase": "teacher"})
+    save_keras(teacher, run_dir / "model_teacher_fp32.keras")
+    score_keras(run_dir / "teacher", teacher, system, inputs, data, "VGG-12 teacher, FP32",
+                log_csv=run_dir / "teacher" / "training_log.csv")
+    student = build_network(system.network, system.model)
+    distiller = Distiller(student, teacher, system.distillation)
+    distiller.compile(optimizer=make_optimizer(system.training), steps_per_execution=1,
+                      jit_compile=False)
+    log = run_dir / "student" / "training_log.csv"
+    train_phase(distiller, mixup_stream(system, inputs, system.training, options.loader_workers),
+                run_dir / "student", system.training,
+                validation=validation_for(system, inputs, model_of=lambda d: d.student),
+                run_config={**config, "phase": "student"})
+    save_keras(student, run_dir / "model_fp32.keras")
+    score_keras(run_dir / "fp32", student, system, inputs, data, "Student CNN, FP32",
+                log_csv=log)
+    return Trained(student, student, log, {"fp32": "fp32", "teacher": "teacher"},
+                   reference="teacher",
+                   reference_sizes={"teacher": size_summary(teacher, "float32").to_dict()})
+
+
+def ship(system: System, trained, inputs: Inputs, data: PreparedData, run_dir: Path,
+         options: RunOptions) -> RunResult:
+    """Export → score the shipped FILE → sizes → summary.json → submission files."""
+    from dcase_lowcomplexity.evaluation.classify import write_card
+    from dcase_lowcomplexity.evaluation.inference import predict_store
+    from dcase_lowcomplexity.evaluation.outputs import write_scores, write_submission
+    from dcase_lowcomplexity.evaluation.summary import RunSummary, write_summary
+    from dcase_lowcomplexity.export.formats import export_model, load_predictor
+    from dcase_lowcomplexity.export.size import write_sizes
+    from dcase_lowcomplexity.reported import R1_TABLE1
+
+    model = trained.model
+    path = export_model(model, run_dir / MODEL_FILES[system.storage], system.storage,
+                        calibration=calibration_examples(system, inputs),
+                        input_shape=system.input.shape if system.network != "aclnet" and
+                        system.network != "binary_resnet" else None,
+                        model_config=system.model if system.storage == "1bit" else None)
+    write_card(path, system=system.key, name=system.name, input_spec=system.input.to_dict(),
+               views=system.views, segment=system.segment, batch_size=system.inference_batch)
+    predict = load_predictor(path)
+    views = dict(views=system.views, segment=system.segment, batch_size=system.inference_batch,
+                 progress=options.progress)
+    scores = None
+    if inputs.validation_rows is not None:
+        probs = predict_store(predict, inputs.development, inputs.validation_rows, **views)
+        val = data.split.validation
+        reference = R1_TABLE1 if system.key == "task1b_binary" and \
+            system.profile == "paper" else None
+        table = write_scores(run_dir, val.filename, inputs.validation_labels, probs,
+                             log_csv=trained.log_csv, reference=reference,
+                             title=f"{system.name}: {path.name}")
+        scores = table.scores
+        print(f"{system.name}, {path.name} reloaded and scored:\n{table.to_markdown()}")
+    report, sizes = write_sizes(run_dir, model, system.storage, path, trained.base)
+    write_summary(run_dir, RunSummary(
+        system.key, system.name, options.label or system.label, system.storage, sizes.to_dict(),
+        scored=f"{path.name} (reloaded from the file)", folders=trained.folders,
+        reference=trained.reference, reference_sizes=trained.reference_sizes,
+        extra=trained.extra))
+    submission = None
+    if inputs.evaluation is not None:
+        probs = predict_store(predict, inputs.evaluation, **views)
+        sub = system.submission
+        submission = write_submission(
+            run_dir, options.label or system.label, inputs.evaluation.filenames, probs,
+            complexity=report, scores=scores, name=sub.name, abbreviation=sub.abbreviation,
+            authors=list(sub.authors), description=sub.description or None)
+        print("submission files:", *submission, sep="\n  ")
+    print(f"{path.name}: {path.stat().st_size:,} bytes; DCASE size {sizes.dcase_kb:.2f} KB "
+          f"({sizes.dcase_non_zero:,} non-zero parameters, batch norm excluded)")
+    return RunResult(run_dir, path, scores, sizes.to_dict(), submission)
+
+
+def calibration_examples(system: System, inputs: Inputs) -> np.ndarray | None:
+    """INT8 only: the first training clips' consecutive segments, as the network sees them."""
+    if system.storage != "int8":
+        return None
+    crops, n = [], system.calibration_examples
+    for row in inputs.train_rows:
+        clip = inputs.development.read_batch([row])[0]
+        if system.segment:
+            clip = clip[: len(clip) // system.segment * system.segment].reshape(
+                -1, system.segment)
+            crops.extend(clip)
+        else:
+            crops.append(clip)
+        if len(crops) >= n:
+            break
+    return np.stack(crops[:n])
