@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from dcase_lowcomplexity import experiment as ex
 from dcase_lowcomplexity.data.dataset import EVALUATION_FOLDER
 from dcase_lowcomplexity.data.demo import make_demo_dataset
+from dcase_lowcomplexity.pipeline import DEMO_CLIPS_PER_CLASS, DEMO_EVAL_CLIPS
 
 REPO = Path(__file__).resolve().parents[2]
 EXPERIMENTS = REPO / "experiments"
@@ -18,8 +18,8 @@ EXPERIMENTS = REPO / "experiments"
 def demo_dataset(tmp_path_factory) -> tuple[Path, Path]:
     """(development folder, evaluation folder) of the demo dataset the main job uses."""
     root = tmp_path_factory.mktemp("demo")
-    dev = make_demo_dataset(root, clips_per_class=ex.DEMO_CLIPS_PER_CLASS, seed=0,
-                            eval_clips=ex.DEMO_EVAL_CLIPS)
+    dev = make_demo_dataset(root, clips_per_class=DEMO_CLIPS_PER_CLASS, seed=0,
+                            eval_clips=DEMO_EVAL_CLIPS)
     return dev, root / EVALUATION_FOLDER
 
 
@@ -46,3 +46,15 @@ def start_script():
         return subprocess.Popen(script_command(name, *args), cwd=cwd, env=SCRIPT_ENV,
                                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     return start
+
+
+@pytest.fixture(scope="session")
+def run_killed():
+    """run_killed(k, name, *args, cwd=…) runs experiments/<name> until its k-th epoch
+    checkpoint is written, then SIGKILLs it (tests/experiments/kill_after.py)."""
+    def run(k: int, name: str, *args, cwd: Path, timeout: float = 900):
+        command = [sys.executable, str(Path(__file__).with_name("kill_after.py")), str(k),
+                   str(EXPERIMENTS / name), *map(str, args)]
+        return subprocess.run(command, cwd=cwd, env=SCRIPT_ENV, capture_output=True,
+                              text=True, timeout=timeout)
+    return run

@@ -3,9 +3,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from dcase_lowcomplexity import experiment as ex
 from dcase_lowcomplexity.config import CLASS_NAMES
 from dcase_lowcomplexity.data.dataset import TauDataset
+from dcase_lowcomplexity.evaluation.outputs import PREDICTIONS_FILE, write_scores
 
 
 def _finished_run(run_dir, seed, n_per_class=20):
@@ -16,7 +16,7 @@ def _finished_run(run_dir, seed, n_per_class=20):
     probs = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
     run_dir.mkdir(parents=True)
     names = [f"audio/clip{i}.wav" for i in range(len(y))]
-    table = ex.write_scores(run_dir, names, y, probs, log_csv=None)
+    table = write_scores(run_dir, names, y, probs, log_csv=None)
     return table.scores
 
 
@@ -38,7 +38,8 @@ def test_reproduce_tables_gives_mean_and_std_over_runs(tmp_path, run_script):
 def test_loco_runs_each_left_out_city_and_tabulates_them(tmp_path, run_script, demo_dataset):
     dev, _ = demo_dataset
     cities = ["milan", "vienna"]
-    result = run_script("loco.py", "--cities", ",".join(cities), "--data", dev,
+    result = run_script("loco.py", "--cities", ",".join(cities), "--profile", "demo",
+                        "--data", dev,
                         "--epochs", "1", "--store-dir", tmp_path / "features",
                         "--table-out", tmp_path / "loco", cwd=tmp_path, timeout=900)
     assert result.returncode == 0, result.stderr[-3000:]
@@ -48,7 +49,7 @@ def test_loco_runs_each_left_out_city_and_tabulates_them(tmp_path, run_script, d
     for city in cities:  # each fold is validated on exactly the left-out city's files
         assert table.loc[city, "files"] == per_city[city]
         run = tmp_path / "runs" / "task1b_binary" / f"demo-loco-{city}-seed0"
-        predictions = pd.read_csv(run / ex.PREDICTIONS_FILE)
+        predictions = pd.read_csv(run / PREDICTIONS_FILE)
         assert set(predictions.filename.str.split("-").str[1]) == {city}
         assert np.allclose(predictions[list(CLASS_NAMES)].sum(axis=1), 1.0, atol=1e-5)
     assert table.loc["mean", "accuracy_percent"] == pytest.approx(
