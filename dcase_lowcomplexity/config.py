@@ -53,6 +53,9 @@ class FeatureConfig:
     mel_norm: str | None = None  # C1: no filter normalisation (librosa norm=None)
     power: float = 2.0
     center: bool = True  # librosa's default centred frames
+    # Padding of the centred STFT: "reflect" = C1 (librosa 0.6.3, the report's features);
+    # "constant" = zeros (librosa ≥ 0.10). Only the first and last two frames differ.
+    pad_mode: str = "reflect"
     log_offset: float = 1e-8  # natural log of (power + 1e-8)
 
     @property
