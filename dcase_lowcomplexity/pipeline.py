@@ -298,6 +298,7 @@ def _distill(system, inputs, data, run_dir, options) -> Trained:
     save_keras(teacher, run_dir / "model_teacher_fp32.keras")
     score_keras(run_dir / "teacher", teacher, system, inputs, data, "VGG-12 teacher, FP32",
                 log_csv=run_dir / "teacher" / "training_log.csv")
+    teacher_sizes = size_summary(teacher, "float32").to_dict()  # before the Distiller freezes it
     student = build_network(system.network, system.model)
     distiller = Distiller(student, teacher, system.distillation)
     distiller.compile(optimizer=make_optimizer(system.training), steps_per_execution=1,
@@ -312,7 +313,7 @@ def _distill(system, inputs, data, run_dir, options) -> Trained:
                 log_csv=log)
     return Trained(student, student, log, {"fp32": "fp32", "teacher": "teacher"},
                    reference="teacher",
-                   reference_sizes={"teacher": size_summary(teacher, "float32").to_dict()})
+                   reference_sizes={"teacher": teacher_sizes})
 
 
 def ship(system: System, trained, inputs: Inputs, data: PreparedData, run_dir: Path,

@@ -125,13 +125,6 @@ def test_get_config_round_trip_and_registered_name():
     assert isinstance(restored, BinaryConv2D) and restored.get_config() == config
 
 
-def test_docstring_states_equation_1_and_the_gradient():
-    doc = BinaryConv2D.__doc__
-    assert "Ŵ = sqrt(2 / (k_h · k_w · C_in)) · sign(W)" in doc
-    assert "∂L/∂W = ∂L/∂Ŵ" in doc
-    assert "sign(0) = +1" in doc
-
-
 def test_frequency_slice_takes_the_band_and_round_trips():
     x = np.arange(2 * 256 * 3 * 2, dtype="float32").reshape(2, 256, 3, 2)
     layer = FrequencySlice(128, 256)

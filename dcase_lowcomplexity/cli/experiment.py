@@ -114,7 +114,11 @@ def check_common(args: argparse.Namespace) -> None:
         raise ConfigError(f"--seed must lie in 0 … {MAX_SEED}, got {args.seed}")
     if args.label is not None:
         from dcase_lowcomplexity.evaluation.submission import check_label
-        check_label(args.label)
+        try:
+            check_label(args.label)
+        except ConfigError as err:
+            raise ConfigError(f"--label {args.label!r} does not follow Lastname_Inst_task1b_N",
+                              fix=err.fix) from None
 
 
 def _training(config, args, epochs: int | None):
@@ -125,7 +129,8 @@ def _training(config, args, epochs: int | None):
         changes["lr_max"] = 1e-3  # Adam's usual peak; SGD's 0.025 would diverge
     config = dataclasses.replace(config, seed=args.seed, **changes)
     if not 0 <= config.lr_min < config.lr_max:
-        raise ConfigError(f"need 0 ≤ lr_min < lr_max, got {config.lr_min} and {config.lr_max}")
+        raise ConfigError(f"need 0 ≤ --lr-min < --lr-max, got --lr-min {config.lr_min} and "
+                          f"--lr-max {config.lr_max}")
     return config
 
 

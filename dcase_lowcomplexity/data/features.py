@@ -9,8 +9,10 @@ The reference is, per channel,
 This module computes the same numbers (max |difference| < 1e-5 in the log domain on noise,
 sweeps, clicks and silence; tests/data/test_features.py) about 2–3× faster per core:
 
-- centred frames with librosa ≥ 0.10's padding: `pad_mode="constant"`, i.e. n_fft // 2
-  zeros on each side (checked against the installed librosa in the tests);
+- centred frames padded by n_fft // 2 samples on each side as `FeatureConfig.pad_mode` says:
+  "reflect" (default: C1 ran librosa 0.6.3, whose `stft` reflected the signal) or "constant"
+  (zeros, librosa ≥ 0.10's default); both checked against librosa with the same `pad_mode`.
+  For a 10 s clip only frames 0, 1, 467 and 468 differ between the two;
 - the periodic Hann window librosa uses (`scipy.signal.get_window("hann", n_fft)`);
 - the FFT stays in float64, as in librosa (its float64 window promotes the frames): a float32
   FFT rounds far-from-peak bins of tonal frames to ~1e-10 instead of ~1e-14 and moves
@@ -64,13 +66,26 @@ def n_frames(n_samples: int, config: FeatureConfig = FeatureConfig()) -> int:
     return 1 + (n_samples - config.n_fft) // config.hop_length
 
 
+def _centre_pad(signal: np.ndarray, pad: int, mode: str) -> np.ndarray:
+    """`pad` samples on each side: zeros ("constant") or the mirrored signal ("reflect")."""
+    if mode == "constant":
+        padded = np.zeros(len(signal) + 2 * pad, dtype=np.float64)
+        padded[pad: pad + len(signal)] = signal
+        return padded
+    if mode == "reflect":
+        if len(signal) <= pad:
+            raise ValueError(f"reflect padding of {pad} needs more than {pad} samples, "
+                             f"got {len(signal)}")
+        return np.pad(np.asarray(signal, dtype=np.float64), pad, mode="reflect")
+    raise ValueError(f"pad_mode must be 'reflect' or 'constant', got {mode!r}")
+
+
 def power_spectrogram(signal: np.ndarray, config: FeatureConfig = FeatureConfig(),
                       out: np.ndarray | None = None) -> np.ndarray:
     """|STFT|**power of one channel as (n_frames, 1 + n_fft // 2) float32."""
     n_fft, hop = config.n_fft, config.hop_length
     if config.center:
-        padded = np.zeros(len(signal) + 2 * (n_fft // 2), dtype=np.float64)
-        padded[n_fft // 2: n_fft // 2 + len(signal)] = signal
+        padded = _centre_pad(signal, n_fft // 2, config.pad_mode)
     else:
         padded = np.asarray(signal, dtype=np.float64)
     frames_total = n_frames(len(signal), config)
@@ -130,7 +145,7 @@ def log_mel_reference(audio: np.ndarray, config: FeatureConfig = FeatureConfig()
         np.log(librosa.feature.melspectrogram(
             y=audio[:, c], sr=config.sample_rate, n_fft=config.n_fft,
             hop_length=config.hop_length, window="hann", center=config.center,
-            power=config.power, n_mels=config.n_mels, fmin=config.fmin, fmax=config.fmax,
+            pad_mode=config.pad_mode, power=config.power, n_mels=config.n_mels, fmin=config.fmin, fmax=config.fmax,
             htk=config.htk, norm=config.mel_norm) + config.log_offset)
         for c in range(audio.shape[1])
     ]

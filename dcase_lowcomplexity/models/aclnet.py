@@ -5,8 +5,11 @@ kernel 5 stride 4), each followed by batch norm and ReLU, and a 1-D max-pool of 
 frame is 2 · 4 · 20 = 160 samples = 10 ms and carries 64 channels. The (T, 64) frames are
 transposed and viewed as a one-channel 64 × T image. High-level features (HLF): a VGG-like
 stack of 3×3 convolutions of widths 32, 64, 64, 128, 128, 256, 256, 512, 512 times the width
-multiplier, the later ones depthwise-separable, with 2×2 max-pooling; then a separable 3×3
-convolution to the 512-d embedding (global average) and a fully connected classifier.
+multiplier, the later ones depthwise-separable (depthwise 3×3 → BN → ReLU → pointwise 1×1 →
+BN → ReLU by default), with 2×2 max-pooling; global average pooling and a fully connected
+layer give the 512-d embedding, which [R2] §2.1 sends to "a fully-connected layer classifier
+with ReLU activation functions": FC-40 → ReLU → FC-3. 317,027 trainable parameters against
+[R2]'s 317,038 (docs/r2_systems.md).
 
 Training uses 1 s inputs (16,000 samples); a 10 s clip is classified by averaging the class
 probabilities of its ten 1 s segments (`predict_segment_average`).
@@ -48,6 +51,8 @@ def _validate(config: AclNetConfig) -> None:
         )
     if any(not 0 <= i < len(config.hlf_widths) for i in config.hlf_pool_after):
         raise ConfigError("hlf_pool_after names a convolution that does not exist")
+    if config.embedding not in ("dense", "separable"):
+        raise ConfigError(f"embedding={config.embedding!r} must be 'dense' or 'separable'")
 
 
 def _bn_relu(x, config: AclNetConfig, name: str):
@@ -75,43 +80,75 @@ def _low_level_features(waveform, config: AclNetConfig):
     return keras.layers.Reshape((config.llf_filters[-1], frames, 1), name="llf_image")(x)
 
 
+def _conv_bn_relu(x, layer, config: AclNetConfig, name: str):
+    return _bn_relu(layer(x), config, name)
+
+
+def _separable(x, width: int, config: AclNetConfig, name: str):
+    """Depthwise 3×3 then pointwise 1×1; BN + ReLU after each (MobileNet) or only after both."""
+    if not config.hlf_depthwise_bn:
+        layer = keras.layers.SeparableConv2D(
+            width, 3, padding="same", use_bias=config.hlf_use_bias, name=name
+        )
+        return _conv_bn_relu(x, layer, config, name)
+    depthwise = keras.layers.DepthwiseConv2D(
+        3, padding="same", use_bias=config.hlf_use_bias, name=f"{name}_dw"
+    )
+    x = _conv_bn_relu(x, depthwise, config, f"{name}_dw")
+    pointwise = keras.layers.Conv2D(
+        width, 1, use_bias=config.hlf_use_bias, kernel_initializer="he_normal", name=name
+    )
+    return _conv_bn_relu(x, pointwise, config, name)
+
+
 def _high_level_features(x, config: AclNetConfig):
     """VGG-like 3×3 stack; convs from `hlf_first_separable` on are depthwise-separable."""
     for i, width in enumerate(config.hlf_channels):
         name = f"hlf_conv{i + 1}"
-        if i >= config.hlf_first_separable:
-            x = keras.layers.SeparableConv2D(
-                width, 3, padding="same", use_bias=config.hlf_use_bias, name=name
-            )(x)
+        if i >= config.hlf_first_separable and x.shape[-1] > 1:
+            x = _separable(x, width, config, name)
         else:
-            x = keras.layers.Conv2D(
+            conv = keras.layers.Conv2D(
                 width, 3, padding="same", use_bias=config.hlf_use_bias,
                 kernel_initializer="he_normal", name=name,
-            )(x)
-        x = _bn_relu(x, config, name)
+            )
+            x = _conv_bn_relu(x, conv, config, name)
         if i in config.hlf_pool_after:
             x = keras.layers.MaxPooling2D(2, name=f"{name}_pool")(x)
     return x
 
 
+def _embedding(x, config: AclNetConfig):
+    """The 512-d embedding ("embedding" layer): GAP → FC, or separable 3×3 conv → GAP."""
+    if config.embedding == "dense":
+        x = keras.layers.GlobalAveragePooling2D(name="average_pool")(x)
+        return keras.layers.Dense(config.embedding_dim, name="embedding")(x)
+    x = _separable(x, config.embedding_dim, config, "embedding_conv")
+    return keras.layers.GlobalAveragePooling2D(name="embedding")(x)
+
+
+def _classifier(x, config: AclNetConfig):
+    """[R2] §2.1: FC layer(s) with ReLU on the embedding, then the 3 logits."""
+    if config.embedding == "dense":
+        x = keras.layers.ReLU(name="embedding_relu")(x)
+    for i, width in enumerate(config.classifier_hidden, start=1):
+        x = keras.layers.Dense(width, name=f"classifier{i}")(x)
+        x = keras.layers.ReLU(name=f"classifier{i}_relu")(x)
+    return keras.layers.Dense(config.num_classes, name="logits")(x)
+
+
 def build_aclnet(config: AclNetConfig | None = None) -> keras.Model:
     """AclNet0.5 of [R2] (SPEC §6): (batch, 16000) waveform → (batch, 3) probabilities.
 
-    Layers named "embedding" (512-d, after global average pooling) and "logits" are the hooks
-    used by distillation and analysis; "probs" is the softmax output.
+    Layers named "embedding" (512-d) and "logits" are the hooks used by distillation and
+    analysis; "probs" is the softmax output.
     """
     config = config or AclNetConfig()
     _validate(config)
     waveform = keras.Input((config.segment_samples,), name="waveform")
     x = _low_level_features(waveform, config)
     x = _high_level_features(x, config)
-    x = keras.layers.SeparableConv2D(
-        config.embedding_dim, 3, padding="same", use_bias=config.hlf_use_bias,
-        name="embedding_conv",
-    )(x)
-    x = _bn_relu(x, config, "embedding_conv")
-    x = keras.layers.GlobalAveragePooling2D(name="embedding")(x)
-    logits = keras.layers.Dense(config.num_classes, name="logits")(x)
+    logits = _classifier(_embedding(x, config), config)
     probs = keras.layers.Softmax(name="probs")(logits)
     return keras.Model(waveform, probs, name="aclnet")
 

@@ -3,9 +3,10 @@
 Input (40, 500, 3), channels-last: left log-mel, right log-mel and the GCC-gram (40 lags),
 over 500 frames of 20 ms (`data.gccphat.gccgram_features`). A batch norm standardises the
 three input channels (the log-mels sit near −10, the GCC values in [−1, 1]; ours, 12
-parameters), then five depthwise-separable 3×3 convolutions of 64, 128, 256, 256 and 512
-channels, each followed by batch norm, ReLU and 2×2 max-pooling, global average pooling and a
-linear classifier: 251,754 parameters against [R2]'s 252,491 (−0.29 %, docs/r2_systems.md).
+trainable parameters), then five depthwise-separable 3×3 convolutions of 32, 96, 192, 384
+and 384 channels (no biases: each feeds a batch norm), each followed by batch norm, ReLU and
+2×2 max-pooling, global average pooling and a linear classifier: 252,484 trainable
+parameters against [R2]'s 252,491 (−7, docs/r2_systems.md).
 """
 from __future__ import annotations
 

@@ -1,13 +1,16 @@
 """Student CNN of the knowledge-distillation system of [R2] (SPEC §6).
 
-Three (conv, batch norm, ReLU, 2×2 max-pool) blocks of 16, 48 and 256 channels (kernels 5, 3,
-3), global average pooling, a fully connected 512-d embedding and the classifier:
-252,627 parameters against [R2]'s 252,713 (−0.034 %). [R2] writes "3 × (conv, BN, ReLU,
-max-pool) + FC"; its loss compares 512-d embeddings of student and teacher, so the FC is read
-as FC-512 (the embedding) → ReLU → FC-3 (docs/r2_systems.md).
+[R2] §2.3: "a small 3-layers CNN. Each convolutional layer is followed by batch
+normalization, ReLU activation functions, and max pooling. The output consists of a fully
+connected linear layer"; the embedding KL term compares "the 512 embeddings of the last
+convolutional layers of the Teacher and Student", so the last conv has 512 channels and its
+global average is the embedding. 3×3 convs of 32, 51 and 512 channels (no biases, each feeds a
+batch norm), global average pooling, linear FC to 3: 252,713 trainable parameters, [R2] §2.3
+exactly (docs/r2_systems.md).
 
 Input: one-channel 64-band log-mel (mel, time, 1), any number of frames. Layers "embedding"
-(linear 512-d) and "logits" are the hooks `training.distillation` reads; "probs" is the output.
+(the pooled 512-d last conv) and "logits" are the hooks `training.distillation` reads; "probs"
+is the output.
 """
 from __future__ import annotations
 
@@ -24,6 +27,12 @@ def build_student(config: StudentConfig | None = None) -> keras.Model:
         raise ConfigError(
             "conv_widths and conv_kernel_sizes must have the same length",
             fix="give one kernel size per student convolution",
+        )
+    if config.conv_widths[-1] != config.embedding_dim:
+        raise ConfigError(
+            f"the last conv ({config.conv_widths[-1]} channels) is the embedding, but "
+            f"embedding_dim={config.embedding_dim}",
+            fix="make conv_widths[-1] equal embedding_dim",
         )
     if config.input_bins // config.pool_size ** len(config.conv_widths) < 1:
         raise ConfigError(
@@ -42,9 +51,7 @@ def build_student(config: StudentConfig | None = None) -> keras.Model:
         )(x)
         x = keras.layers.ReLU(name=f"conv{i}_relu")(x)
         x = keras.layers.MaxPooling2D(config.pool_size, name=f"conv{i}_pool")(x)
-    x = keras.layers.GlobalAveragePooling2D(name="average_pool")(x)
-    embedding = keras.layers.Dense(config.embedding_dim, name="embedding")(x)
-    x = keras.layers.ReLU(name="embedding_relu")(embedding)
-    logits = keras.layers.Dense(config.num_classes, name="logits")(x)
+    embedding = keras.layers.GlobalAveragePooling2D(name="embedding")(x)
+    logits = keras.layers.Dense(config.num_classes, name="logits")(embedding)
     probs = keras.layers.Softmax(name="probs")(logits)
     return keras.Model(inputs, probs, name="student_cnn")

@@ -2,8 +2,8 @@
 
 Twelve 3×3 convolutions of 64…512 channels in five blocks (64, 64 | 128, 128 | 256 × 3 |
 512 × 3 | 512 × 2), each followed by batch norm and ReLU, 2×2 max-pooling between blocks,
-global average pooling, a fully connected 512-d embedding and the classifier: ≈ 12.6 M
-parameters as in [R2] (count and gap in tests/models/test_teacher.py and docs/r2_systems.md).
+global average pooling, a fully connected 512-d embedding and the classifier: 12,621,635
+trainable parameters, [R2] Table 1 exactly (no conv biases; docs/r2_systems.md).
 
 Input: one-channel 64-band log-mel (mel, time, 1), any number of frames (global pooling).
 The layers "embedding" (linear 512-d, the vector of [R2]'s embedding KL term) and "logits"

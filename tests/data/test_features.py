@@ -17,11 +17,14 @@ N = 480000
 TOLERANCE = 1e-3  # max |difference| in the log domain allowed by the task
 
 
-def librosa_log_mel(channel: np.ndarray) -> np.ndarray:
+PAD_MODES = ("reflect", "constant")  # C1 / librosa 0.6.3 (default), zeros (librosa >= 0.10)
+
+
+def librosa_log_mel(channel: np.ndarray, pad_mode: str = "reflect") -> np.ndarray:
     """The reference, written out with SPEC §2's parameters (not via the package)."""
     mel = librosa.feature.melspectrogram(
         y=channel, sr=48000, n_fft=4096, hop_length=1024, window="hann", center=True,
-        power=2.0, n_mels=256, fmin=0, fmax=24000, htk=True, norm=None)
+        pad_mode=pad_mode, power=2.0, n_mels=256, fmin=0, fmax=24000, htk=True, norm=None)
     return np.log(mel + 1e-8)
 
 
@@ -50,13 +53,15 @@ def signals() -> dict[str, np.ndarray]:
     }
 
 
+@pytest.mark.parametrize("pad_mode", PAD_MODES)
 @pytest.mark.parametrize("name", list(signals()))
-def test_matches_librosa(name):
+def test_matches_librosa(name, pad_mode):
     audio = signals()[name]
-    ours = log_mel(audio.astype(np.float32))  # read_clip's float32 is exact for 24-bit audio
+    config = FeatureConfig(pad_mode=pad_mode)
+    ours = log_mel(audio.astype(np.float32), config)  # float32 is exact for 24-bit audio
     assert ours.shape == (256, 469, 2) and ours.dtype == np.float32
     for c in range(2):
-        reference = librosa_log_mel(audio[:, c])
+        reference = librosa_log_mel(audio[:, c], pad_mode)
         assert reference.shape == (256, 469)
         assert np.abs(ours[:, :, c] - reference).max() <= TOLERANCE
 
@@ -76,16 +81,28 @@ def test_tonal_frames_keep_float64_precision():
     assert (reference < -18).mean() > 0.3  # most bands are at the floor: a real stress test
 
 
-def test_librosa_pads_centred_frames_with_zeros():
-    """librosa >= 0.10 pads with zeros (pad_mode="constant"); this module matches that."""
+def test_default_padding_is_c1s_reflection():
+    """SPEC §2: C1 ran librosa 0.6.3, whose centred STFT reflected the signal; librosa >= 0.10
+    pads with zeros. The default follows C1; "constant" stays an option."""
+    assert FeatureConfig().pad_mode == "reflect"
     assert inspect.signature(librosa.stft).parameters["pad_mode"].default == "constant"
-    assert inspect.signature(librosa.feature.melspectrogram).parameters["pad_mode"].default == (
-        "constant")
-    # a signal whose only energy is at its first sample: reflect padding would double frame 0
+    # a signal whose only energy is at its second sample: reflection mirrors it into frame 0
     impulse = np.zeros(N)
     impulse[1] = 0.5
-    ours = log_mel(impulse.astype(np.float32))[:, :, 0]
-    np.testing.assert_allclose(ours, librosa_log_mel(impulse), atol=1e-5)
+    for pad_mode in PAD_MODES:
+        ours = log_mel(impulse.astype(np.float32), FeatureConfig(pad_mode=pad_mode))[:, :, 0]
+        np.testing.assert_allclose(ours, librosa_log_mel(impulse, pad_mode), atol=1e-5)
+    with pytest.raises(ValueError, match="pad_mode"):
+        log_mel(impulse.astype(np.float32), FeatureConfig(pad_mode="edge"))
+
+
+def test_only_the_two_frames_at_each_end_depend_on_the_padding():
+    """Frames 0, 1, 467 and 468 reach into the 2048 padded samples; no other frame does."""
+    audio = signals()["white noise"].astype(np.float32)
+    reflect = log_mel(audio, FeatureConfig(pad_mode="reflect"))
+    zeros = log_mel(audio, FeatureConfig(pad_mode="constant"))
+    differs = np.flatnonzero(np.abs(reflect - zeros).max(axis=(0, 2)) > 0)
+    assert differs.tolist() == [0, 1, 467, 468]
 
 
 def test_frames_and_shape():

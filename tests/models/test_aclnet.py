@@ -1,31 +1,22 @@
-"""models/aclnet.py: AclNet0.5 of [R2] (SPEC §6) — layer table, 317,038-parameter target."""
+"""models/aclnet.py: AclNet0.5 of [R2] §2.1-2.2 against the report's trainable counts."""
 import keras
 import numpy as np
 import pytest
 
-from dcase_lowcomplexity.config import AclNetConfig, demo_aclnet_config
-from dcase_lowcomplexity.reported import R2_TABLE
+from dcase_lowcomplexity.export.size import trainable_parameters
+
+from dcase_lowcomplexity.config import AclNetConfig, LotteryTicketConfig, demo_aclnet_config
 from dcase_lowcomplexity.errors import ConfigError
 from dcase_lowcomplexity.models.aclnet import build_aclnet, predict_segment_average
+from dcase_lowcomplexity.training.pruning import magnitude_masks
 
-R2_ACLNET = next(r.parameters for r in R2_TABLE if r.system == "AclNet0.5 INT8")
-
-# (layer, output shape without batch, parameters) of the default model: docs/r2_systems.md
-LAYER_TABLE = [
-    ("llf_conv1", (8000, 32), 320), ("llf_conv1_bn", (8000, 32), 128),
-    ("llf_conv2", (2000, 64), 10304), ("llf_conv2_bn", (2000, 64), 256),
-    ("hlf_conv1", (64, 100, 16), 144), ("hlf_conv1_bn", (64, 100, 16), 64),
-    ("hlf_conv2", (32, 50, 32), 4608), ("hlf_conv2_bn", (32, 50, 32), 128),
-    ("hlf_conv3", (32, 50, 32), 9216), ("hlf_conv3_bn", (32, 50, 32), 128),
-    ("hlf_conv4", (16, 25, 64), 18432), ("hlf_conv4_bn", (16, 25, 64), 256),
-    ("hlf_conv5", (16, 25, 64), 4672), ("hlf_conv5_bn", (16, 25, 64), 256),
-    ("hlf_conv6", (8, 12, 128), 8768), ("hlf_conv6_bn", (8, 12, 128), 512),
-    ("hlf_conv7", (8, 12, 128), 17536), ("hlf_conv7_bn", (8, 12, 128), 512),
-    ("hlf_conv8", (4, 6, 256), 33920), ("hlf_conv8_bn", (4, 6, 256), 1024),
-    ("hlf_conv9", (4, 6, 256), 67840), ("hlf_conv9_bn", (4, 6, 256), 1024),
-    ("embedding_conv", (2, 3, 512), 133376), ("embedding_conv_bn", (2, 3, 512), 2048),
-    ("logits", (3,), 1539),
-]
+# [R2] §2.1: "317,038 trainable parameters"; §2.2: 255,740 after pruning 19.6 %.
+R2_ACLNET = 317_038
+R2_ACLNET_LT = 255_740
+# Our closest reading (docs/r2_systems.md): no table with even widths and a biased 3-class
+# output can give an even total, so the gap is documented, not zero.
+ACLNET_GAP = -11
+LT_GAP = 284
 
 
 @pytest.fixture(scope="module")
@@ -33,18 +24,28 @@ def model():
     return build_aclnet()
 
 
-def test_parameter_count_and_gap_to_r2(model):
-    assert R2_ACLNET == 317_038
-    assert model.count_params() == 317_011
-    assert model.count_params() - R2_ACLNET == -27
-    assert abs(model.count_params() / R2_ACLNET - 1) < 1e-4  # −0.0085 %
+def test_trainable_parameters_against_r2(model):
+    assert trainable_parameters(model) - R2_ACLNET == ACLNET_GAP  # 317,027: −0.0035 %
+    assert abs(trainable_parameters(model) / R2_ACLNET - 1) < 5e-5
 
 
-def test_layer_table(model):
-    table = [(layer.name, tuple(layer.output.shape[1:]), layer.count_params())
-             for layer in model.layers if layer.count_params()]
-    assert table == LAYER_TABLE
-    assert sum(p for _, _, p in LAYER_TABLE) == 317_011
+def test_lottery_ticket_non_zero_against_r2(model):
+    """19.6 % of the conv and dense kernels pruned: [R2]'s 255,740 non-zero trainable."""
+    masks = magnitude_masks(model, LotteryTicketConfig().prune_fraction)
+    n_pruned = sum(int(np.size(m) - np.count_nonzero(m)) for m in masks.values())
+    assert n_pruned == round(0.196 * sum(int(np.size(m)) for m in masks.values()))
+    assert trainable_parameters(model) - n_pruned - R2_ACLNET_LT == LT_GAP  # 256,024: +0.11 %
+    # [R2]'s arithmetic: 61,298 pruned = 19.6 % of ≈ 312,745 prunable weights
+    assert round(0.196 * 312_745) == R2_ACLNET - R2_ACLNET_LT == 61_298
+
+
+def test_fc_relu_classifier_on_the_512_embedding(model):
+    """[R2] §2.1: the 512 embeddings go to "a fully-connected layer classifier with ReLU"."""
+    assert tuple(model.get_layer("embedding").output.shape[1:]) == (512,)
+    assert isinstance(model.get_layer("classifier1"), keras.layers.Dense)
+    assert isinstance(model.get_layer("classifier1_relu"), keras.layers.ReLU)
+    assert model.get_layer("classifier1").units == AclNetConfig().classifier_hidden[0] == 40
+    assert model.get_layer("logits").count_params() == 40 * 3 + 3
 
 
 def test_llf_frames_are_10_ms_of_64_channels(model):
@@ -58,9 +59,12 @@ def test_llf_frames_are_10_ms_of_64_channels(model):
 def test_hlf_widths_and_separable_layers(model):
     assert AclNetConfig().hlf_channels == (16, 32, 32, 64, 64, 128, 128, 256, 256)
     assert AclNetConfig(width_multiplier=1.0).hlf_channels == AclNetConfig().hlf_widths
-    kinds = [type(model.get_layer(f"hlf_conv{i}")).__name__ for i in range(1, 10)]
-    assert kinds == ["Conv2D"] * 4 + ["SeparableConv2D"] * 5
-    assert tuple(model.get_layer("embedding").output.shape[1:]) == (512,)
+    standard = [model.get_layer(f"hlf_conv{i}") for i in range(1, 4)]
+    assert all(layer.kernel_size == (3, 3) for layer in standard)
+    for i in range(4, 10):  # depthwise 3×3 → BN → ReLU → pointwise 1×1 → BN → ReLU
+        assert isinstance(model.get_layer(f"hlf_conv{i}_dw"), keras.layers.DepthwiseConv2D)
+        assert model.get_layer(f"hlf_conv{i}").kernel_size == (1, 1)
+        assert isinstance(model.get_layer(f"hlf_conv{i}_dw_bn"), keras.layers.BatchNormalization)
 
 
 def test_llf_is_the_image_transposed(model):
@@ -91,10 +95,18 @@ def test_segment_average_is_the_mean_over_ten_segments(model):
         predict_segment_average(model.predict, np.zeros((1, 100), np.float32))
 
 
-def test_demo_config_keeps_the_layout():
+def test_demo_config_keeps_the_layout(model):
     demo = build_aclnet(demo_aclnet_config())
-    assert demo.count_params() == 19_079
-    assert [layer.name for layer in demo.layers] == [layer.name for layer in build_aclnet().layers]
+    assert trainable_parameters(demo) < trainable_parameters(model) / 10
+    assert [layer.name for layer in demo.layers] == [layer.name for layer in model.layers]
+
+
+def test_keras_separable_reading_still_builds():
+    """The earlier reading (one BN per separable conv, separable 3×3 embedding) stays reachable."""
+    config = AclNetConfig(hlf_depthwise_bn=False, embedding="separable", hlf_first_separable=4)
+    alt = build_aclnet(config)
+    assert isinstance(alt.get_layer("hlf_conv5"), keras.layers.SeparableConv2D)
+    assert tuple(alt.get_layer("embedding").output.shape[1:]) == (512,)
 
 
 def test_bad_configs():
@@ -104,3 +116,5 @@ def test_bad_configs():
         build_aclnet(AclNetConfig(segment_samples=1600))
     with pytest.raises(ConfigError):
         build_aclnet(AclNetConfig(llf_strides=(2,)))
+    with pytest.raises(ConfigError, match="embedding"):
+        build_aclnet(AclNetConfig(embedding="flatten"))

@@ -10,7 +10,7 @@ from dcase_lowcomplexity.models.teacher import build_teacher
 from dcase_lowcomplexity.training import distillation as kd
 
 TINY_TEACHER = TeacherConfig(input_bins=16, block_widths=((4,), (8,), (8,)), embedding_dim=8)
-TINY_STUDENT = StudentConfig(input_bins=16, conv_widths=(4, 4, 8), conv_kernel_sizes=(3, 3, 3),
+TINY_STUDENT = StudentConfig(input_bins=16, conv_widths=(8, 16, 8), conv_kernel_sizes=(3, 3, 3),
                              embedding_dim=8)
 
 
