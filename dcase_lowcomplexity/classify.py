@@ -17,7 +17,7 @@ import sys
 from pathlib import Path
 
 from dcase_lowcomplexity.cli.experiment import quiet_tensorflow
-from dcase_lowcomplexity.errors import cli_errors
+from dcase_lowcomplexity.errors import ConfigError, cli_errors
 
 
 def main(argv=None) -> int:
@@ -34,6 +34,10 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     with cli_errors():
         from dcase_lowcomplexity.evaluation.classify import classify_files, write_predictions
+
+        if args.out.is_dir():  # refused before the work, not after it
+            raise ConfigError("--out names a folder.", args.out,
+                              fix="pass the predictions file to write, e.g. predictions.csv")
 
         frame, skipped = classify_files(
             args.model, args.audio, on_error=args.on_error, progress=not args.quiet,

@@ -116,7 +116,8 @@ def expand_audio(paths: Sequence[str | Path]) -> list[Path]:
     out = []
     for p in map(Path, paths):
         if p.is_dir():
-            found = sorted(f for f in p.rglob("*") if f.suffix.lower() == ".wav")
+            found = sorted(f for f in p.rglob("*")
+                           if f.suffix.lower() == ".wav" and f.is_file())
             if not found:
                 raise ConfigError("the folder holds no .wav file.", p,
                                   fix="pass WAV files or folders of WAV files")
