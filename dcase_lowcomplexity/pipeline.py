@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 from dcase_lowcomplexity.atomic import atomic_path, atomic_write_text
+from dcase_lowcomplexity.config import CLASS_NAMES
 from dcase_lowcomplexity.data.dataset import (
     DEVELOPMENT_FOLDER, EVALUATION_FOLDER, Split, TauDataset, load_evaluation_set,
 )
@@ -51,6 +52,7 @@ class RunOptions:
     store_dir: Path = STORE_DIR
     store_dtype: str = "float32"
     workers: int | None = None
+    on_error: str = "raise"  # bad development audio stops ("raise") or is left out ("skip")
     label: str | None = None
     loader_workers: int = 1
     strategy: str = "default"
@@ -96,43 +98,73 @@ def run_dir_for(system: System, options: RunOptions) -> Path:
 
 
 def prepare_data(options: RunOptions) -> PreparedData:
-    """Resolves the development and evaluation folders (writing the demo dataset if needed)."""
+    """Resolves and checks the development and evaluation folders before any work: the demo
+    dataset is written only once the evaluation folder given (if any) is known to be good."""
     dev_root, eval_root = options.data, options.eval_data
+    if options.profile == "paper" and dev_root is None:
+        raise DatasetError(
+            "the paper profile trains on the real dataset, and --data was not given.",
+            fix=f"download {DEVELOPMENT_FOLDER} (Zenodo 3670185) and pass --data DIR, "
+                "or use --profile demo")
+    if dev_root is not None and not Path(dev_root).is_dir():
+        raise DatasetError("development set folder not found.", path=dev_root,
+                           fix=f"pass the folder that holds meta.csv and audio/ "
+                               f"({DEVELOPMENT_FOLDER})")
+    evaluation = _evaluation_list(eval_root, dev_root) if eval_root is not None else None
     if dev_root is None:
-        if options.profile == "paper":
-            raise DatasetError(
-                "the paper profile trains on the real dataset, and --data was not given.",
-                fix=f"download {DEVELOPMENT_FOLDER} (Zenodo 3670185) and pass --data DIR, "
-                    "or use --profile demo")
         dev_root = make_demo_dataset(DEMO_ROOT, clips_per_class=DEMO_CLIPS_PER_CLASS, seed=0,
                                      eval_clips=DEMO_EVAL_CLIPS)
         if eval_root is None:
             eval_root = DEMO_ROOT / EVALUATION_FOLDER
-    dev_root = Path(dev_root)
-    if not dev_root.is_dir():
-        raise DatasetError("development set folder not found.", path=dev_root,
-                           fix=f"pass the folder that holds meta.csv and audio/ "
-                               f"({DEVELOPMENT_FOLDER})")
-    dataset = TauDataset(dev_root)
+            evaluation = _evaluation_list(eval_root, dev_root)
+    dataset = TauDataset(Path(dev_root))
     split = dataset.split(options.split)
-    evaluation = load_evaluation_set(eval_root) if eval_root is not None else None
+    _check_split(dataset, split)
     return PreparedData(dataset, split, evaluation,
                         None if eval_root is None else Path(eval_root))
+
+
+def _evaluation_list(eval_root: Path, dev_root: Path | None) -> pd.DataFrame:
+    """The evaluation folder's list, every listed WAV present; never the development set."""
+    eval_root = Path(eval_root)
+    if (eval_root / "evaluation_setup" / "fold1_train.csv").is_file() or (
+            dev_root is not None and eval_root.resolve() == Path(dev_root).resolve()):
+        raise DatasetError("is a development set (it has fold-1 training lists), not an "
+                           "evaluation folder.", path=eval_root,
+                           fix=f"pass the unlabelled {EVALUATION_FOLDER} folder as --eval-data")
+    return load_evaluation_set(eval_root, check_audio=True)
+
+
+def _check_split(dataset: TauDataset, split: Split) -> None:
+    """Every class in the training part, and a validation part that is not empty."""
+    source = (dataset.root / "evaluation_setup" / f"{split.name}_train.csv"
+              if split.name.startswith("fold") else dataset.root / "meta.csv")
+    counts = split.train.class_index.value_counts()
+    absent = [name for k, name in enumerate(CLASS_NAMES) if counts.get(k, 0) == 0]
+    if absent:
+        raise DatasetError(f"split {split.name!r} has no training file of class "
+                           f"{', '.join(absent)}; balanced training needs all three.",
+                           path=source, fix="restore the list from the dataset archive")
+    if split.validation is not None and len(split.validation) == 0:
+        raise DatasetError(f"split {split.name!r} has no validation file.", path=source,
+                           fix="restore the list from the dataset archive, or use --split all")
 
 
 def prepare_inputs(system: System, data: PreparedData, options: RunOptions) -> Inputs:
     """The system's input store of the whole development set (and of the evaluation set)."""
     from dcase_lowcomplexity.data.extraction import ensure_store
 
-    def store(root, filenames):
+    def store(root, filenames, on_error="raise"):
         return ensure_store(options.store_dir, root, filenames, system.input,
                             dtype=options.store_dtype, workers=options.workers,
-                            progress=options.progress)
+                            on_error=on_error, progress=options.progress)
 
-    development = store(data.dataset.root, data.dataset.table.filename)
+    # A submission lists every evaluation file: bad evaluation audio always stops the run,
+    # and it is extracted first, so a bad file is found before hours of development work.
     evaluation = None
     if data.evaluation is not None:
         evaluation = store(data.evaluation_root, data.evaluation.filename)
+    development = store(data.dataset.root, data.dataset.table.filename, options.on_error)
     val = data.split.validation
     return Inputs(development, evaluation,
                   development.index_of(data.split.train.filename),

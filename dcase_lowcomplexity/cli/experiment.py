@@ -73,6 +73,10 @@ def base_parser(system_key: str, description: str) -> argparse.ArgumentParser:
                    help="input store precision (float16 halves its size)")
     p.add_argument("--workers", type=int, default=None,
                    help="feature extraction processes (default: all cores)")
+    p.add_argument("--on-error", choices=("raise", "skip"), default="raise",
+                   help="a bad development-set recording stops the run (raise), or is left "
+                        "out and listed beside the store (skip); bad evaluation audio always "
+                        "stops it")
     p.add_argument("--label", default=None, help="submission label Lastname_Inst_task1b_N")
     g = p.add_argument_group("training (defaults: the profile's; [R2] gives none, ours reuse "
                              "[R1]'s recipe)")
@@ -182,8 +186,8 @@ def run(system_key: str, description: str, argv=None, *,
         options = RunOptions(
             profile=profile, data=args.data, eval_data=args.eval_data, split=args.split,
             out=args.out, store_dir=args.store_dir, store_dtype=args.store_dtype,
-            workers=args.workers, label=args.label, loader_workers=args.loader_workers,
-            strategy=args.strategy)
+            workers=args.workers, on_error=args.on_error, label=args.label,
+            loader_workers=args.loader_workers, strategy=args.strategy)
         start = time.perf_counter()
         announce_device(quiet_tensorflow())
         result = run_system(system, options)

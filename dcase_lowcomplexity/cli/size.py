@@ -49,7 +49,7 @@ def r2_markdown(rows: list[tuple[str, int, str]]) -> str:
     for name, ours, theirs in rows:
         first = int(theirs.split(" ")[0].replace(",", ""))
         lines.append(f"| {name} | {ours:,} | {theirs} | {ours - first:+,} "
-                     f"({100 * (ours / first - 1):+.2f} %) |")
+                     f"({100 * (ours / first - 1):+.4f} %) |")
     return "\n".join(lines) + (
         "\n\nTrainable parameters as [R2] counts them: batch-norm γ and β included, moving "
         "statistics not. Gaps against the first figure given.")

@@ -256,8 +256,10 @@ class TauDataset:
             train, evaluate = self._folds[name]
             return Split(name, self._rows(train), self._rows(evaluate))
         if re.fullmatch(r"fold\d+", name):
-            raise DatasetError(f"{name}_train.csv not found.", path=self.root / "evaluation_setup",
-                               fix=_LAYOUT_FIX)
+            raise DatasetError(f"{name}_train.csv not found: this dataset has the fold(s) "
+                               f"{', '.join(self._folds) or 'none'}.",
+                               path=self.root / "evaluation_setup",
+                               fix="use --split fold1 (the official one), all or loco:CITY")
         raise ConfigError(f"unknown split {name!r}.",
                           fix="use 'fold1', 'all' or 'loco:<city>' (e.g. 'loco:barcelona')")
 
