@@ -67,16 +67,65 @@ def parse_args(argv=None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+def parse_shape(text: str | None) -> tuple[int, ...] | None:
+    """--input-shape "64,1001,1" → (64, 1001, 1); ConfigError naming the option otherwise."""
+    if text is None:
+        return None
+    try:
+        shape = tuple(int(d) for d in text.split(","))
+    except ValueError:
+        shape = ()
+    if not shape or any(d < 1 for d in shape):
+        raise ConfigError(f"--input-shape must be positive integers separated by commas, "
+                          f"got {text!r}", fix="e.g. --input-shape 64,1001,1")
+    return shape
+
+
+def model_input_shape(model, shape: tuple[int, ...] | None) -> tuple[int, ...]:
+    """The per-example shape the .tflite file gets: the model's, or --input-shape's."""
+    free = tuple(model.input_shape[1:])
+    if shape is None:
+        if any(d is None for d in free):
+            raise ConfigError(f"the model accepts inputs of shape {free}: a .tflite file needs "
+                              "every size fixed", fix="pass --input-shape, e.g. "
+                              f"--input-shape {','.join(str(d or 1001) for d in free)}")
+        return free
+    if len(shape) != len(free) or any(f is not None and f != d for f, d in zip(free, shape)):
+        raise ConfigError(f"--input-shape {','.join(map(str, shape))} does not fit the model's "
+                          f"inputs {free}", fix="give one size per axis, None axes free")
+    return shape
+
+
+def load_calibration(path: str | None, shape: tuple[int, ...]) -> np.ndarray:
+    """The --calibration array (.npy, no pickles) of model inputs of `shape`."""
+    if not path:
+        raise ConfigError("INT8 needs --calibration inputs.npy")
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError("--calibration file not found", path,
+                          fix="pass a .npy array of model inputs (n, *input shape)")
+    try:
+        data = np.load(path, mmap_mode="r", allow_pickle=False)
+    except (OSError, ValueError, EOFError) as err:
+        raise ConfigError(f"--calibration is not a readable .npy array ({err})", path,
+                          fix="save the inputs with numpy.save") from None
+    if data.ndim != len(shape) + 1 or tuple(data.shape[1:]) != shape or len(data) == 0:
+        raise ConfigError(f"--calibration holds an array of shape {data.shape}; the model "
+                          f"needs (n, {', '.join(map(str, shape))}) with n ≥ 1", path,
+                          fix="pass inputs of the model's (or --input-shape's) shape")
+    return data
+
+
 def convert_file(args: argparse.Namespace) -> list[tuple[str, ExportSizes]]:
-    """Converts MODEL_FILE to OUTPUT as the options say; one row of sizes."""
+    """Converts MODEL_FILE to OUTPUT as the options say; one row of sizes. Every option is
+    checked before the model is converted."""
     if not (args.model_file and args.output):
         raise ConfigError("give MODEL_FILE and OUTPUT, or --r2")
+    requested = parse_shape(args.input_shape)
     model = load_model_file(args.model_file)
-    shape = tuple(int(d) for d in args.input_shape.split(",")) if args.input_shape else None
+    shape = model_input_shape(model, requested)
     if args.storage == "int8":
-        if not args.calibration:
-            raise ConfigError("INT8 needs --calibration inputs.npy")
-        data = np.load(args.calibration, mmap_mode="r")
+        data = load_calibration(args.calibration, shape)
         path = convert_int8(model, data, args.output, input_shape=shape)
     else:
         path = convert_fp16(model, args.output, input_shape=shape)

@@ -53,7 +53,10 @@ def write_scores(folder: Path, filenames: Sequence[str], y_true, probs, *,
 
 
 def load_scores(folder: Path) -> ClipScores:
-    """Rescores a finished run (or one of its reference folders) from its saved predictions."""
+    """Rescores a finished run (or one of its reference folders) from its saved predictions.
+
+    ConfigError naming the CSV when it cannot be parsed, lacks a column, holds no row, a label
+    outside 0…2, or a row that is not probabilities (finite, in [0, 1], summing to 1)."""
     path = Path(folder) / PREDICTIONS_FILE
     if not path.is_file():
         raise ConfigError("no validation predictions in this run folder.", path,
@@ -66,11 +69,31 @@ def load_scores(folder: Path) -> ClipScores:
     except (KeyError, ValueError, pd.errors.ParserError, UnicodeDecodeError) as err:
         raise ConfigError(f"unreadable predictions ({type(err).__name__}: {err})", path,
                           fix=fix) from None
-    if not np.isfinite(probs).all():
-        row = int(np.flatnonzero(~np.isfinite(probs).all(axis=1))[0])
-        raise ConfigError(f"row {row + 2} holds a probability that is not a finite number",
-                          path, fix=fix)
-    return score_clips(labels, probs)
+    problem = _predictions_problem(labels, probs)
+    if problem is not None:
+        raise ConfigError(problem, path, fix=fix)
+    return score_clips(labels.astype(np.int64), probs)
+
+
+def _predictions_problem(labels: np.ndarray, probs: np.ndarray) -> str | None:
+    """What is wrong with the rows of a predictions CSV (row numbers as a viewer shows them,
+    the header being row 1), or None."""
+    if len(labels) == 0:
+        return "no predictions (the file holds a header only)"
+    numeric = pd.to_numeric(pd.Series(labels), errors="coerce").to_numpy(dtype=np.float64)
+    ok = np.isfinite(numeric) & (numeric == np.round(numeric)) & (numeric >= 0) & (
+        numeric < len(CLASS_NAMES))
+    if not ok.all():
+        row = int(np.flatnonzero(~ok)[0])
+        return (f"row {row + 2}: class_index {labels[row]} is not an integer in "
+                f"0…{len(CLASS_NAMES) - 1}")
+    checks = [(np.isfinite(probs).all(axis=1), "holds a probability that is not a finite number"),
+              (((probs >= 0) & (probs <= 1)).all(axis=1), "holds a probability outside [0, 1]"),
+              (np.abs(probs.sum(axis=1) - 1) <= 1e-3, "has probabilities that do not sum to 1")]
+    for good, what in checks:
+        if not good.all():
+            return f"row {int(np.flatnonzero(~good)[0]) + 2} {what}"
+    return None
 
 
 def write_submission(run_dir: Path, label: str, filenames: Sequence[str], probs, *,

@@ -7,8 +7,12 @@ module stores the bits packed eight per byte, so the sign-bit section of the pap
 is exactly 3,987,000 / 8 = 498,375 bytes. The byte layout is in docs/packed_format.md.
 
 Files are written atomically (temporary file, then os.replace) and checked when read: magic,
-format version, SHA-256 checksum, and a layer table that must match the architecture rebuilt
-from the header's ModelConfig. Nothing is ever unpickled.
+format version, SHA-256 checksum; then, before any model is built, the header's ModelConfig
+(positive sizes, 0 < bn_epsilon), its counts against those the ModelConfig implies
+(`expected_counts`, computed without building) and against the file size, the layer table's
+offsets, and the values (finite, moving variances ≥ 0), so that a file whose checksum was
+recomputed after an edit is refused too; last, the table must match the architecture rebuilt
+from the ModelConfig. Nothing is ever unpickled.
 """
 from __future__ import annotations
 
@@ -27,7 +31,7 @@ from dcase_lowcomplexity.config import ModelConfig, model_config_from_dict
 from dcase_lowcomplexity.atomic import atomic_write_bytes
 from dcase_lowcomplexity.errors import ConfigError, ModelFileError
 from dcase_lowcomplexity.layers import BinaryConv2D, sign_bits
-from dcase_lowcomplexity.models.binary_resnet import build_binary_resnet
+from dcase_lowcomplexity.models.binary_resnet import PATH_NAMES, build_binary_resnet
 
 MAGIC = b"DCLC1BIT"
 FORMAT_VERSION = 1
@@ -104,6 +108,58 @@ def _spec(table) -> list[tuple[str, str, tuple[int, ...]]]:
     return [(e.name, e.kind, tuple(e.shape)) for e in table]
 
 
+def expected_counts(config: ModelConfig) -> tuple[int, int]:
+    """(sign bits, batch-norm floats) of `build_binary_resnet(config)`, from the config alone:
+    the loader compares them with the header and the file size before building anything."""
+    k2, c_in = config.kernel_size ** 2, config.input_channels
+    bits = floats = 0
+    for _ in PATH_NAMES:
+        floats += 4 * c_in  # input BN+
+        bits += k2 * c_in * config.num_filters  # stem
+        width = config.num_filters
+        for stack in config.stacks:
+            for _ in range(stack.blocks):  # BN0, conv, BN0, conv
+                floats += 2 * width + 2 * stack.width
+                bits += k2 * width * stack.width + k2 * stack.width * stack.width
+                width = stack.width
+    head, classes = config.head_width, config.num_classes
+    floats += 2 * width + 2 * head + 4 * classes  # head BN0, BN0, BN+
+    bits += k2 * width * head + head * classes
+    return bits, floats
+
+
+_SIZE_FIELDS = ("input_bins", "input_channels", "freq_split", "num_filters", "num_stacks",
+                "blocks_per_stack", "stem_time_stride", "head_width", "num_classes",
+                "kernel_size")
+
+
+def _config_problem(config: ModelConfig) -> str | None:
+    for name in _SIZE_FIELDS:
+        value = getattr(config, name)
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            return f"{name} is {value!r}, not a positive integer"
+    eps, momentum = config.bn_epsilon, config.bn_momentum
+    if not isinstance(eps, (int, float)) or not math.isfinite(eps) or eps <= 0:
+        return f"bn_epsilon is {eps!r}, not a finite number > 0"
+    if not isinstance(momentum, (int, float)) or not 0 <= momentum <= 1:
+        return f"bn_momentum is {momentum!r}, not in [0, 1]"
+    return None
+
+
+def _value_problem(table, floats: np.ndarray) -> str | None:
+    """What is wrong with the batch-norm values, or None: all finite, variances ≥ 0 (with
+    bn_epsilon > 0, 1 / sqrt(variance + epsilon) is then finite)."""
+    for entry in table:
+        if entry.kind == SIGN_KIND:
+            continue
+        values = floats[entry.offset : entry.offset + entry.length]
+        if not np.isfinite(values).all():
+            return f"{entry.name} {entry.kind} holds NaN or infinite values"
+        if entry.kind == "moving_variance" and (values < 0).any():
+            return f"{entry.name} moving_variance holds negative values"
+    return None
+
+
 def save_packed(model: keras.Model, path: str | Path, config: ModelConfig | None = None) -> Path:
     """Writes `model` as one packed file at `path` (atomically) and returns the path.
 
@@ -129,6 +185,10 @@ def save_packed(model: keras.Model, path: str | Path, config: ModelConfig | None
         )
     signs = [a.reshape(-1) for _, kind, a in arrays if kind == SIGN_KIND]
     floats = [a.reshape(-1) for _, kind, a in arrays if kind != SIGN_KIND]
+    problem = _config_problem(config) or _value_problem(table, np.concatenate(floats))
+    if problem is not None:
+        raise ConfigError(f"model {model.name!r} cannot be packed: {problem}", path,
+                          fix="retrain it (a diverged run leaves NaN batch-norm values)")
     header = {
         "model_config": dataclasses.asdict(config),
         "bit_count": int(sum(s.size for s in signs)),
@@ -192,6 +252,35 @@ def _read_header(path: Path, data: bytes) -> tuple[dict, int]:
     return {"config": config, "table": table, "counts": counts}, start
 
 
+def _check_before_building(path: Path, data: bytes, header: dict, start: int) -> int:
+    """Config, counts, file size, table offsets: all from the header, no model built yet.
+    Returns the size of the sign-bit section."""
+    config, table, (bit_count, float_count) = header["config"], header["table"], header["counts"]
+    problem = _config_problem(config)
+    if problem is not None:
+        raise _bad(path, f"the header's ModelConfig is invalid: {problem}")
+    try:
+        expected = expected_counts(config)
+    except (TypeError, ValueError, OverflowError) as err:
+        raise _bad(path, f"the header's ModelConfig is invalid ({err})") from None
+    if (bit_count, float_count) != expected:
+        raise _bad(path, f"the header's counts ({bit_count:,} bits, {float_count:,} floats) do "
+                         f"not match the layer table of its model_config ({expected[0]:,}, "
+                         f"{expected[1]:,})")
+    sign_bytes = math.ceil(bit_count / 8)
+    if len(data) != start + sign_bytes + 4 * float_count + _DIGEST_BYTES:
+        raise _bad(path, "section sizes do not match the layer table")
+    offsets = {SIGN_KIND: 0, "float": 0}
+    for e in table:
+        section = SIGN_KIND if e.kind == SIGN_KIND else "float"
+        if e.offset != offsets[section] or e.length != math.prod(e.shape) or e.length < 0:
+            raise _bad(path, "layer table does not match the architecture in the header")
+        offsets[section] += e.length
+    if (offsets[SIGN_KIND], offsets["float"]) != (bit_count, float_count):
+        raise _bad(path, "layer table does not match the architecture in the header")
+    return sign_bytes
+
+
 def _decode(path: Path) -> tuple[PackedModel, keras.Model]:
     """Decodes and validates a packed file; also returns the (untrained) model of its config."""
     try:
@@ -201,21 +290,20 @@ def _decode(path: Path) -> tuple[PackedModel, keras.Model]:
                              fix="check the path") from None
     header, start = _read_header(path, data)
     config, table, (bit_count, float_count) = header["config"], header["table"], header["counts"]
-    try:
-        model = build_binary_resnet(config)
-    except Exception as err:  # any failure to build from the header means a bad file
-        raise _bad(path, f"the header's ModelConfig cannot be built ({err})") from None
-    if table != _table(_arrays(model)) or bit_count != sum(
-        e.length for e in table if e.kind == SIGN_KIND
-    ) or float_count != sum(e.length for e in table if e.kind != SIGN_KIND):
-        raise _bad(path, "layer table does not match the architecture in the header")
-    sign_bytes = math.ceil(bit_count / 8)
-    if len(data) != start + sign_bytes + 4 * float_count + _DIGEST_BYTES:
-        raise _bad(path, "section sizes do not match the layer table")
+    sign_bytes = _check_before_building(path, data, header, start)
     bits = np.unpackbits(np.frombuffer(data, np.uint8, sign_bytes, start), bitorder="big")
     if bits[bit_count:].any():
         raise _bad(path, "padding bits after the last sign bit are not zero")
     floats = np.frombuffer(data, "<f4", float_count, start + sign_bytes).astype(np.float32)
+    problem = _value_problem(table, floats)
+    if problem is not None:
+        raise _bad(path, f"invalid batch-norm values: {problem}")
+    try:
+        model = build_binary_resnet(config)
+    except Exception as err:  # any failure to build from the header means a bad file
+        raise _bad(path, f"the header's ModelConfig cannot be built ({err})") from None
+    if table != _table(_arrays(model)):
+        raise _bad(path, "layer table does not match the architecture in the header")
     return PackedModel(path, config, table, bits[:bit_count].astype(bool), floats), model
 
 

@@ -7,7 +7,8 @@
 - `load_predictor(path)`: a `Predictor` that maps inputs to float64 class probabilities by
   running the file itself: a .1bit file through the Keras model `bitpack.load_packed`
   rebuilds, a .tflite file through the LiteRT interpreter. The format is read from the
-  file's first bytes, not its name.
+  file's first bytes, not its name. A .tflite file must give class probabilities on a probe
+  input (it has no checksum: see `TFLiteModel`); a .1bit file is checked by `bitpack`.
 
 An INT8 softmax has a 1/256 resolution (output scale 1/256, zero point −128), so a class can
 come out at exactly 0; its probabilities are floored at half a step, 1/512, and renormalised,
@@ -96,8 +97,21 @@ def _tflite_storage(path: Path) -> str:
     return "int8" if "int8" in weights else "float16" if "float16" in weights else "float32"
 
 
+def _check_probabilities(path: Path, p: np.ndarray | None) -> None:
+    """Refuses a file whose probe output is not rows of class probabilities."""
+    if p is None:
+        return
+    tolerance = 0.01 + p.shape[-1] / 256  # an INT8 softmax is off by ≤ 1/512 per class
+    if p.ndim != 2 or not np.isfinite(p).all() or (p < -tolerance).any() or (
+            p > 1 + tolerance).any() or (np.abs(p.sum(axis=1) - 1) > tolerance).any():
+        raise ModelFileError("its output on a probe input is not class probabilities (rows "
+                             "in [0, 1] summing to 1): damaged, or not a classifier with a "
+                             "softmax", path, fix="re-export the trained classifier")
+
+
 def _tflite_predictor(path: Path, batch_size: int) -> Predictor:
     model = TFLiteModel(path)
+    _check_probabilities(path, model.probe_output)
     int8_output = model.output_dtype == np.int8
 
     def run(x: np.ndarray) -> np.ndarray:

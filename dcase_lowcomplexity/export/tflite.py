@@ -18,7 +18,10 @@
 Command line: dcase_lowcomplexity/cli/tflite.py (`python -m dcase_lowcomplexity.export.tflite`).
 
 Files are written atomically (temp file, then `os.replace`); a missing, truncated or tampered
-file raises `ModelFileError` naming it.
+file raises `ModelFileError` naming it. A .tflite file carries no checksum, so `TFLiteModel`
+also runs a fixed probe input when it loads a file and refuses one whose output is not finite
+(overwritten float weights); `export.formats.load_predictor` further requires class
+probabilities (each row in [0, 1], summing to 1).
 """
 from __future__ import annotations
 
@@ -167,6 +170,23 @@ class TFLiteModel:
         self._input = self._interpreter.get_input_details()[0]
         self._output = self._interpreter.get_output_details()[0]
         self._batch = None
+        self.probe_output = self._probe()
+
+    def _probe(self) -> np.ndarray | None:
+        """Outputs for two fixed random inputs; ModelFileError if they are not finite."""
+        if any(d < 1 for d in self.input_shape):
+            return None  # a free axis other than the batch: no probe size to choose
+        x = np.random.default_rng(0).normal(0.0, 0.5, (2, *self.input_shape))
+        try:
+            y = self._run(x.astype(np.float32))
+        except (ValueError, RuntimeError) as err:
+            raise ModelFileError(f"the LiteRT interpreter cannot run it ({err})", self.path,
+                                 fix="re-export it with convert_fp16 / convert_int8") from None
+        if not np.isfinite(y).all():
+            raise ModelFileError("it gives non-finite output (NaN or inf) on a probe input: "
+                                 "its weights are damaged", self.path,
+                                 fix="re-export it with convert_fp16 / convert_int8")
+        return y
 
     @property
     def input_shape(self) -> tuple[int, ...]:

@@ -15,6 +15,12 @@ SGDR ([R1] §2.5) is a function of (epoch, batch) and `data.generator.MixupStrea
 epoch, batch), so the resumed run sees the same learning rates and the same batches as an
 uninterrupted one. Keras' `BackupAndRestore` is not used: it writes the weights and the epoch
 number as two separate, non-atomic files, so a kill between them resumes from mismatched state.
+
+Non-finite values stop a run where they arise (`NonFiniteGuard`): a NaN or infinite loss after
+any batch, or a non-finite weight or logged value at an epoch end, raises one `RunError` naming
+the run folder, the epoch, the batch and the cause. No checkpoint is written with non-finite
+values (the guard runs before every other callback, and `save_checkpoint` refuses them too), so
+the folder keeps the checkpoint of the last good epoch, and the caller writes no results.
 """
 from __future__ import annotations
 
@@ -83,6 +89,15 @@ def _differing_keys(a: Any, b: Any, prefix: str = "") -> list[str]:
 
 
 # -- checkpoints ---------------------------------------------------------------------------
+def first_non_finite(named_arrays) -> str | None:
+    """The name of the first array holding a NaN or an infinity, or None."""
+    for name, array in named_arrays:
+        array = np.asarray(array)
+        if array.dtype.kind in "fc" and not np.isfinite(array).all():
+            return name
+    return None
+
+
 def save_checkpoint(path: str | Path, model: keras.Model, epoch: int,
                     history: list[dict]) -> Path:
     """Writes weights, optimizer variables, completed epochs and log rows to one .npz file."""
@@ -92,6 +107,11 @@ def save_checkpoint(path: str | Path, model: keras.Model, epoch: int,
         optimizer is not None and optimizer.built) else []
     meta = {"format": _CHECKPOINT_FORMAT, "epoch": int(epoch), "history": history,
             "n_weights": len(weights), "n_optimizer": len(opt_vars)}
+    bad = first_non_finite([*((f"weight {i}", w) for i, w in enumerate(weights)),
+                            *((f"optimizer variable {i}", v) for i, v in enumerate(opt_vars))])
+    if bad is not None:
+        raise RunError(f"not writing a checkpoint: {bad} is not finite", path,
+                       fix="the run diverged; the previous checkpoint is kept")
     arrays = {f"w{i:04d}": w for i, w in enumerate(weights)}
     arrays.update({f"o{i:04d}": v for i, v in enumerate(opt_vars)})
     arrays["meta"] = np.frombuffer(json.dumps(meta).encode("utf-8"), dtype=np.uint8)
@@ -106,15 +126,40 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
     try:
         with np.load(path, allow_pickle=False) as data:
             meta = json.loads(bytes(data["meta"]).decode("utf-8"))
-            if meta.get("format") != _CHECKPOINT_FORMAT:
-                raise ValueError(f"unknown checkpoint format {meta.get('format')!r}")
+            _check_meta(meta)
             weights = [data[f"w{i:04d}"] for i in range(meta["n_weights"])]
             optimizer = [data[f"o{i:04d}"] for i in range(meta["n_optimizer"])]
-    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as err:
+        bad = first_non_finite([*((f"weight {i}", w) for i, w in enumerate(weights)),
+                                *((f"optimizer variable {i}", v)
+                                  for i, v in enumerate(optimizer))])
+        if bad is not None:
+            raise ValueError(f"{bad} is not finite")
+    except (OSError, ValueError, KeyError, TypeError, EOFError, zipfile.BadZipFile) as err:
         raise RunError(f"the checkpoint cannot be read ({err})", path,
                        fix="delete it to restart the run from its first epoch") from None
-    return {"epoch": int(meta["epoch"]), "history": meta["history"],
+    return {"epoch": meta["epoch"], "history": meta["history"],
             "weights": weights, "optimizer": optimizer}
+
+
+def _count(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+def _check_meta(meta) -> None:
+    """ValueError unless `meta` is a checkpoint's: format, epoch, history (one row per epoch)."""
+    if not isinstance(meta, dict):
+        raise ValueError("its meta entry is not a JSON object")
+    if meta.get("format") != _CHECKPOINT_FORMAT:
+        raise ValueError(f"unknown checkpoint format {meta.get('format')!r}")
+    for key in ("epoch", "n_weights", "n_optimizer"):
+        if not _count(meta.get(key)):
+            raise ValueError(f"its {key!r} entry is {meta.get(key, 'missing')!r}, not a "
+                             "non-negative integer")
+    history = meta.get("history")
+    if not isinstance(history, list) or not all(isinstance(r, dict) for r in history):
+        raise ValueError("its 'history' entry is not a list of log rows")
+    if len(history) != meta["epoch"]:
+        raise ValueError(f"it holds {len(history)} log rows for {meta['epoch']} epochs")
 
 
 def restore_checkpoint(model: keras.Model, state: dict[str, Any], path: str | Path) -> None:
@@ -183,6 +228,44 @@ class RunRecorder(keras.callbacks.Callback):
         write_log(self.run_dir / LOG_FILE, self.history)
 
 
+class NonFiniteGuard(keras.callbacks.Callback):
+    """Stops training with a RunError at the first NaN or infinity: the loss after every batch,
+    every logged value and every weight at each epoch end, before any other callback (the
+    checkpoint, a rewinding snapshot) sees the epoch. Keras' TerminateOnNaN only stops."""
+
+    FIX = ("the same settings diverge again on a rerun: lower --lr-max (or look for NaN in the "
+           "inputs), and train in another --out folder or delete this one")
+
+    def __init__(self, run_dir: Path):
+        super().__init__()
+        self.run_dir = Path(run_dir)
+        self._epoch = 0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._epoch = int(epoch)
+
+    def on_train_batch_end(self, batch, logs=None):
+        loss = (logs or {}).get("loss")
+        if loss is not None and not np.isfinite(float(loss)):
+            self._stop(f"the loss became {float(loss)} at epoch {self._epoch + 1}, "
+                       f"batch {int(batch) + 1}")
+
+    def on_epoch_end(self, epoch, logs=None):
+        for key, value in (logs or {}).items():
+            if np.ndim(value) == 0 and not np.isfinite(float(value)):
+                self._stop(f"{key} became {float(value)} at epoch {epoch + 1}")
+        bad = first_non_finite((v.path, keras.ops.convert_to_numpy(v))
+                               for v in self.model.weights)
+        if bad is not None:
+            self._stop(f"weight {bad} became non-finite at epoch {epoch + 1}")
+
+    def _stop(self, cause: str):
+        kept = (f"the checkpoint of epoch {self._epoch} is kept" if self._epoch
+                else "no epoch finished, so no checkpoint was written")
+        raise RunError(f"training stopped: {cause}; {kept}, no results were written",
+                       self.run_dir, fix=self.FIX)
+
+
 def fit_resumable(
     model: keras.Model,
     train_seq,
@@ -220,8 +303,9 @@ def fit_resumable(
     if hasattr(train_seq, "start_epoch"):
         train_seq.start_epoch = initial_epoch
     recorder = RunRecorder(run_dir, history, validation)
+    guard = NonFiniteGuard(run_dir)  # first: no later callback sees a diverged epoch
     model.fit(train_seq, epochs=int(epochs), initial_epoch=initial_epoch,
-              steps_per_epoch=steps, callbacks=[*callbacks, recorder], verbose=verbose,
+              steps_per_epoch=steps, callbacks=[guard, *callbacks, recorder], verbose=verbose,
               shuffle=False)
     return history
 
