@@ -184,7 +184,7 @@ class FeatureStore:
         out = np.empty((len(indices), *self.spec.shape), dtype=np.float32)
         for j, i in enumerate(indices):
             if self._verifier is not None:
-                out[j] = self._verifier.read_clip(features, int(i))
+                self._verifier.read_into(features, int(i), out[j])
             elif self.dtype == "float32":
                 features.read_direct(out, np.s_[i], np.s_[j])
             else:
