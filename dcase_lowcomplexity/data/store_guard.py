@@ -19,6 +19,7 @@ from __future__ import annotations
 import errno
 import fcntl
 import os
+import weakref
 import zlib
 from pathlib import Path
 
@@ -46,6 +47,21 @@ def unlink_present(path: Path) -> None:
         path.unlink(missing_ok=True)
 
 
+_HELD: "weakref.WeakSet[WriterLock]" = weakref.WeakSet()
+
+
+def _drop_in_child() -> None:
+    """A forked child (an extraction worker) closes its copy of the lock descriptors: an
+    orphaned worker of a killed writer must not keep the store locked for the rerun."""
+    for lock in list(_HELD):
+        if lock.fd is not None:
+            os.close(lock.fd)
+            lock.fd = None
+
+
+os.register_at_fork(after_in_child=_drop_in_child)
+
+
 class WriterLock:
     """Exclusive, non-blocking flock on `STORE.h5.partial.lock` (see the module docstring)."""
 
@@ -70,6 +86,7 @@ class WriterLock:
                 same = False
             if same:
                 self.fd = fd
+                _HELD.add(self)
                 return
             os.close(fd)  # unlinked by the writer that held it: take the new file
         raise StoreError("could not take the writer lock.", path=self.path,

@@ -292,3 +292,31 @@ def test_development_folder_without_meta_is_refused(demo_root, tmp_path, case):
     assert result.returncode == 2 and expected in result.stderr, result.stderr
     assert str(meta) in result.stderr and "Traceback" not in result.stderr
     assert not any(p.name.startswith("s.h5") for p in tmp_path.iterdir())  # nothing written
+
+
+def test_forked_workers_do_not_keep_the_writer_lock(filenames, tmp_path):
+    """A worker forked by the writer (and orphaned by a kill -9) holds no copy of the lock."""
+    store = tmp_path / "forked.h5"
+    writer = StoreWriter.open(store, filenames)
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # child: wait until the parent has released, then try the lock
+        os.close(write)
+        os.read(read, 1)
+        try:
+            from dcase_lowcomplexity.data.store_guard import WriterLock
+            WriterLock(store).release()
+            os._exit(0)
+        except BaseException:
+            os._exit(1)
+    os.close(read)
+    writer.close()  # the parent's lock is gone; the child's inherited copy must be gone too
+    probe = subprocess.run([sys.executable, "-c", (
+        "import sys; from dcase_lowcomplexity.data.store_guard import WriterLock; "
+        f"WriterLock(sys.argv[1]).release()"), str(store)], capture_output=True, text=True,
+        env=dict(os.environ, PYTHONPATH=str(REPO)))
+    os.write(write, b"x")
+    os.close(write)
+    _, status = os.waitpid(pid, 0)
+    assert probe.returncode == 0, probe.stderr
+    assert os.waitstatus_to_exitcode(status) == 0
