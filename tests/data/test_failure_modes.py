@@ -313,7 +313,7 @@ def test_forked_workers_do_not_keep_the_writer_lock(filenames, tmp_path):
     writer.close()  # the parent's lock is gone; the child's inherited copy must be gone too
     probe = subprocess.run([sys.executable, "-c", (
         "import sys; from dcase_lowcomplexity.data.store_guard import WriterLock; "
-        f"WriterLock(sys.argv[1]).release()"), str(store)], capture_output=True, text=True,
+        "WriterLock(sys.argv[1]).release()"), str(store)], capture_output=True, text=True,
         env=dict(os.environ, PYTHONPATH=str(REPO)))
     os.write(write, b"x")
     os.close(write)
