@@ -11,6 +11,11 @@
 3. `--epoch-timing`: one paper epoch (126 steps of fold-1 class counts) through `model.fit`
    with the generator and SGDR, for a GPU. Target: ≤ 6 s per epoch on an H100 (C1: 97 s).
 
+`--verify-cost` runs only the cost of the store's per-clip CRC32 checks (`data/store_guard.py`):
+generator batches from a fresh store object (every clip checked in full the first time it is
+touched) against `verify=False`, and `read_batch` of whole clips (checked on every read), runs
+alternated; it writes its own README section (`bench_store_verify`).
+
 Every step is timed twice: wall clock and process CPU time (all threads). On a shared CPU
 the wall clock also counts other people's work, so the overhead ratio of (1) is judged on CPU
 time there; on a GPU (asynchronous work, CPU time meaningless) on wall time.
@@ -377,6 +382,8 @@ def parse_args(argv=None) -> tuple[argparse.Namespace, Profile]:
                     help="folder of the synthetic store (default: a temporary folder in /tmp)")
     ap.add_argument("--keep-store", action="store_true", help="do not delete the store")
     ap.add_argument("--no-readme", action="store_true", help="print only; leave README alone")
+    ap.add_argument("--verify-cost", action="store_true",
+                    help="only the cost of the store's CRC32 checks (own README section)")
     args = ap.parse_args(argv)
     overrides = {f.name: getattr(args, f.name) for f in dataclasses.fields(Profile)
                  if getattr(args, f.name) is not None}
@@ -405,6 +412,42 @@ def generator_part(p: Profile, args, r1: dict, folder: Path):
     md2, gen_ratio = part2_markdown(p, gens, paper, small)
     print(md2, flush=True)
     return md2, gen_ratio, source
+
+
+def verify_cost(p: Profile, folder: Path, rounds: int = 2) -> str:
+    """`--verify-cost`: per-batch time with and without the CRC32 checks, alternated."""
+    shape = FeatureConfig().shape
+    path = synthetic_store(folder, p.clips, shape)[0].path
+    labels = fold1_labels(p.clips)
+    mb_s = warm_page_cache(FeatureStore.open(path, verify=False))
+    rng = np.random.default_rng(0)
+    batches = [rng.choice(p.clips, p.batch_size, replace=False) for _ in range(p.gen_batches)]
+    gen, whole = {False: [], True: []}, {False: [], True: []}
+    for _ in range(rounds):
+        for verify in (False, True):
+            gen[verify] += generator_rate(FeatureStore.open(path, verify=verify), labels,
+                                          p.batch_size, p.gen_batches)
+            store = FeatureStore.open(path, verify=verify)
+            whole[verify] += [timed(lambda b=b: store.read_batch(b)) for b in batches]
+    note = (f"{p.clips} synthetic clips {' × '.join(map(str, shape))} float32, page cache warm "
+            f"({mb_s:.0f} MB/s), {rounds} alternated rounds")
+    rows = [fmt_row(f"MixupStream batch, {'CRC32 verified' if v else 'verify=False'}",
+                    note + (", fresh store object: each clip checked on first touch" if v
+                            else ""), gen[v], p.batch_size) for v in (False, True)]
+    rows += [fmt_row(f"read_batch of {p.batch_size} whole clips, "
+                     f"{'CRC32 verified' if v else 'verify=False'}", "random clips, "
+                     + ("every clip checked" if v else "no check"), whole[v], p.batch_size)
+             for v in (False, True)]
+    mean = lambda x: statistics.fmean(w for w, _ in x)  # noqa: E731
+    g0, g1, w0, w1 = mean(gen[False]), mean(gen[True]), med(whole[False], 0), med(whole[True], 0)
+    return "\n".join([
+        "## Store checksums (`bench_training.py --verify-cost`)", "", HEADER, *rows, "",
+        f"CRC32 checks cost {1e3 * (g1 - g0):+.1f} ms per generator batch of {p.batch_size} "
+        f"(wall means, {1e3 * g0:.1f} → {1e3 * g1:.1f} ms, {100 * (g1 / g0 - 1):+.0f} %; every "
+        "clip is checked in full on its first touch within the timed batches, the worst case: "
+        f"later epochs read crops unchecked) and {1e3 * (w1 - w0):+.1f} ms per read_batch of "
+        f"{p.batch_size} whole clips (wall medians, {1e3 * w0:.1f} → {1e3 * w1:.1f} ms, "
+        f"{100 * (w1 / w0 - 1):+.0f} %, every clip of every read checked)."])
 
 
 def run_parts(args, p: Profile, gpu: bool, folder: Path) -> list[str]:
@@ -448,6 +491,14 @@ def main(argv=None) -> int:
     folder = args.store_dir or Path(tempfile.mkdtemp(prefix="bench_training_", dir="/tmp"))
     folder.mkdir(parents=True, exist_ok=True)
     try:
+        if args.verify_cost:
+            text = verify_cost(p, folder)
+            footer = (f"Command: `{command_line()}`; {time.perf_counter() - start:.0f} s; load "
+                      f"average at the end {load()}.")
+            print(text + "\n\n" + footer)
+            if not args.no_readme:
+                write_section("bench_store_verify", text + "\n\n" + footer)
+            return 0
         blocks = run_parts(args, p, gpu, folder)
     finally:
         if not args.keep_store and args.store_dir is None:

@@ -6,7 +6,9 @@
         [--on-error raise|skip]
 
 DATASET_DIR is the development folder (every file of meta.csv, in meta.csv order) or the
-evaluation folder (audio/0.wav …). `--input` picks the kind, with the paper's parameters:
+evaluation folder (audio/0.wav …); its layout decides (evaluation_setup/fold*_train.csv or a
+labelled meta.csv: development, whose meta.csv is then required). Failure modes and how each
+resumes: docs/failure_modes.md. `--input` picks the kind, with the paper's parameters:
 logmel256 (default, [R1]): (N, 256, 469, 2) log-mels; waveform ([R2] AclNet): (N, 160000)
 16 kHz mono; logmel64 ([R2] KD): (N, 64, 1001, 1); gccgram ([R2] GCC-grams): (N, 40, 500, 3).
 One clip per HDF5 chunk. Interrupted (Ctrl-C, kill -9, power off of the process)? Rerun the
@@ -20,11 +22,11 @@ import os
 import sys
 from pathlib import Path
 
-from dcase_lowcomplexity.data.dataset import TauDataset, load_evaluation_set
+from dcase_lowcomplexity.data.dataset import TauDataset, folder_kind, load_evaluation_set
 from dcase_lowcomplexity.data.extraction import extract_inputs
 from dcase_lowcomplexity.data.inputs import KINDS, InputSpec
 from dcase_lowcomplexity.data.store import FeatureStore
-from dcase_lowcomplexity.errors import cli_errors
+from dcase_lowcomplexity.errors import DatasetError, cli_errors
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -46,9 +48,13 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 
 def file_list(dataset_dir: Path, check_audio: bool) -> list[str]:
-    """meta.csv files of a development folder, or the listing of an evaluation folder."""
-    meta = dataset_dir / "meta.csv"
-    if meta.is_file() and meta.read_text(encoding="utf-8-sig").split("\n", 1)[0] != "filename":
+    """meta.csv files of a development folder, or the listing of an evaluation folder: the
+    folder's layout decides (`folder_kind`), so a development folder whose meta.csv is missing,
+    a folder or not UTF-8 is refused, never extracted as an evaluation set."""
+    if not dataset_dir.is_dir():
+        raise DatasetError("dataset folder not found.", path=dataset_dir,
+                           fix="pass the development or evaluation folder (it holds audio/)")
+    if folder_kind(dataset_dir) == "development":
         return list(TauDataset(dataset_dir, check_audio=check_audio).table["filename"])
     return list(load_evaluation_set(dataset_dir, check_audio=check_audio)["filename"])
 

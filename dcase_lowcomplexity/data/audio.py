@@ -57,9 +57,13 @@ def read_clip(path: str | Path, config: FeatureConfig = FeatureConfig()) -> np.n
 _BYTES = {"PCM_16": 2, "PCM_24": 3, "PCM_32": 4, "FLOAT": 4, "DOUBLE": 8, "PCM_U8": 1}
 
 
+_STREAMED_SIZE = 0xFFFFFFFF
+
+
 def _declared_frames(path: Path, frame_bytes: int) -> int | None:
-    """Frames announced by a RIFF/WAVE `data` chunk header (None if not a plain WAV):
-    libsndfile silently shortens a truncated file, this tells the two apart."""
+    """Frames announced by a RIFF/WAVE `data` chunk header (None if not a plain WAV, or a
+    streamed one whose sizes are 0xFFFFFFFF): libsndfile silently shortens a truncated file,
+    this tells the two apart. A streamed file cut short is still refused, by its length."""
     if frame_bytes <= 0:
         return None
     with open(path, "rb") as f:
@@ -71,7 +75,9 @@ def _declared_frames(path: Path, frame_bytes: int) -> int | None:
                 return None
             size = int.from_bytes(header[4:], "little")
             if header[:4] == b"data":
-                return size // frame_bytes
+                # 0xFFFFFFFF: a streamed WAV (ffmpeg to a pipe) whose writer could not seek
+                # back to fill in the sizes; it holds what libsndfile finds in the file.
+                return None if size == _STREAMED_SIZE else size // frame_bytes
             f.seek(size + (size & 1), 1)
 
 

@@ -13,7 +13,9 @@ files (the final submission model, §4) and leave-one-city-out folds (C1's LOCO 
 `load_evaluation_set` lists the unlabelled evaluation folder (Zenodo 3685835).
 
 Every malformed line is reported as one `DatasetError` naming the CSV, the line number
-(the header is line 1, as in a text editor) and the fix.
+(the header is line 1, as in a text editor) and the fix; so is a listed path that would leave
+the dataset folder (absolute, or with `..`), a CSV that is not UTF-8, and a CSV that is a
+folder. `folder_kind` tells a development folder from an evaluation folder by its layout.
 """
 from __future__ import annotations
 
@@ -57,17 +59,53 @@ class Split:
     validation: pd.DataFrame | None  # None for "all"
 
 
+def read_lines(path: Path, fix: str = _LAYOUT_FIX) -> list[str]:
+    """The lines of a UTF-8 text file; one DatasetError naming it if it is missing, a folder,
+    unreadable or not UTF-8."""
+    if path.is_dir():
+        raise DatasetError("is a folder, not a file.", path=path, fix=fix)
+    if not path.is_file():
+        raise DatasetError("file not found.", path=path, fix=fix)
+    try:
+        return path.read_bytes().decode("utf-8-sig").splitlines()
+    except OSError as err:
+        raise DatasetError(f"cannot be read ({err.strerror or err}).", path=path,
+                           fix=fix) from None
+    except UnicodeDecodeError as err:
+        raise DatasetError(f"is not UTF-8 text (byte {err.start}: {err.reason}).", path=path,
+                           fix=fix) from None
+
+
+def check_inside(name: str, path: Path, number: int, fix: str = _LAYOUT_FIX) -> None:
+    """DatasetError (list file and line) if a listed path could leave the dataset folder."""
+    if "\\" in name or ":" in name or any(s in ("", ".", "..") for s in name.split("/")):
+        raise DatasetError(
+            f"line {number}: {name!r} is not a plain path inside the dataset folder "
+            "(absolute paths, '..', '.', '\\' and ':' are refused).", path=path, fix=fix)
+
+
+def folder_kind(root: str | Path) -> str:
+    """'development' when the folder's layout says so (an evaluation_setup/fold*_train.csv,
+    or a meta.csv with a scene_label column), else 'evaluation'. A development folder whose
+    meta.csv is missing is still a development folder (and is refused as such)."""
+    root = Path(root)
+    setup = root / "evaluation_setup"
+    if setup.is_dir() and any(setup.glob("fold*_train.csv")):
+        return "development"
+    meta = root / "meta.csv"
+    if meta.is_file():
+        header = (read_lines(meta) or [""])[0].split("\t")
+        if header[:2] == list(FOLD_HEADER):
+            return "development"
+    return "evaluation"
+
+
 def read_tsv(path: Path, header: tuple[str, ...]) -> list[tuple[int, list[str]]]:
     """Rows of a TAB separated file with the exact `header`, as (line number, fields).
 
     Blank lines are skipped; any other line must have exactly len(header) fields.
     """
-    if not path.is_file():
-        raise DatasetError("file not found.", path=path, fix=_LAYOUT_FIX)
-    try:
-        lines = path.read_text(encoding="utf-8-sig").splitlines()
-    except (OSError, UnicodeDecodeError) as err:
-        raise DatasetError(f"cannot be read as UTF-8 text ({err}).", path=path, fix=_LAYOUT_FIX)
+    lines = read_lines(path)
     got = tuple(lines[0].split("\t")) if lines else ()
     if got != header:
         raise DatasetError(
@@ -152,6 +190,7 @@ def _read_fold_list(path: Path, header: tuple[str, ...], labels: dict[str, str])
     names, seen = [], {}
     for number, fields in read_tsv(path, header):
         filename = fields[0]
+        check_inside(filename, path, number)
         if filename not in labels:
             raise DatasetError(f"line {number}: {filename!r} is not listed in meta.csv.",
                                path=path, fix=_LAYOUT_FIX)
@@ -176,7 +215,13 @@ class TauDataset:
             raise DatasetError(
                 "dataset folder not found.", path=self.root,
                 fix=f"pass the folder that holds meta.csv, e.g. {DEVELOPMENT_FOLDER}/")
-        self.table = _read_meta(self.root / "meta.csv")
+        meta = self.root / "meta.csv"
+        if not meta.is_file() and folder_kind(self.root) == "development":
+            raise DatasetError(
+                f"{'is a folder, not a file' if meta.is_dir() else 'is missing'}: this is a "
+                "development folder (evaluation_setup/fold*_train.csv is present), which needs "
+                "its meta.csv (labels of every clip).", path=meta, fix=_LAYOUT_FIX)
+        self.table = _read_meta(meta)
         self._line_of: dict[str, int] = self.table.attrs.pop("line_of")
         self._row_of = {f: i for i, f in enumerate(self.table["filename"])}
         self._folds = self._read_folds()
@@ -272,12 +317,17 @@ def load_evaluation_set(root: str | Path, check_audio: bool = False) -> pd.DataF
     """The unlabelled evaluation folder (audio/0.wav …) as a frame with a `filename` column.
 
     Reads evaluation_setup/fold1_test.csv, else meta.csv (first column `filename`), else the
-    audio/ listing in numeric order.
+    audio/ listing in numeric order. A development folder (`folder_kind`) is refused.
     """
     root = Path(root)
     if not root.is_dir():
         raise DatasetError("evaluation folder not found.", path=root,
                            fix=f"pass the folder that holds audio/, e.g. {EVALUATION_FOLDER}/")
+    if folder_kind(root) == "development":
+        raise DatasetError(
+            "is a development folder (it has evaluation_setup/fold*_train.csv or a labelled "
+            "meta.csv), not an evaluation folder.", path=root,
+            fix=f"pass the evaluation folder, e.g. {EVALUATION_FOLDER}/")
     for csv in (root / "evaluation_setup" / "fold1_test.csv", root / "meta.csv"):
         if csv.is_file():
             filenames = _read_listing(csv)
@@ -304,7 +354,7 @@ def load_evaluation_set(root: str | Path, check_audio: bool = False) -> pd.DataF
 
 def _read_listing(csv: Path) -> list[str]:
     """First column (`filename`) of an evaluation listing; extra columns are ignored."""
-    lines = csv.read_text(encoding="utf-8-sig").splitlines()
+    lines = read_lines(csv, fix="restore the file from the evaluation dataset archive")
     if not lines or lines[0].split("\t")[0] != "filename":
         raise DatasetError("line 1: header must start with 'filename'.", path=csv,
                            fix="restore the file from the evaluation dataset archive")
@@ -313,6 +363,8 @@ def _read_listing(csv: Path) -> list[str]:
         if not line.strip():
             continue
         name = line.split("\t")[0]
+        check_inside(name, csv, number, fix="restore the file from the evaluation dataset "
+                     "archive (listed paths stay inside the folder: audio/<name>.wav)")
         if not (name.startswith("audio/") and name.endswith(".wav")):
             raise DatasetError(f"line {number}: {name!r} is not of the form audio/<name>.wav.",
                                path=csv, fix="restore the file from the evaluation dataset archive")

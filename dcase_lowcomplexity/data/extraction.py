@@ -174,8 +174,12 @@ def _write_skipped_report(store_path: Path, skipped: list[dict]) -> None:
     tmp = Path(f"{report}.tmp")
     lines = ["filename\treason"] + [
         f"{s['filename']}\t{' '.join(s['reason'].split())}" for s in skipped]
-    tmp.write_text("\n".join(lines) + "\n")
-    os.replace(tmp, report)
+    try:
+        tmp.write_text("\n".join(lines) + "\n")
+        os.replace(tmp, report)
+    except OSError:  # disk full …: no half-written report is left
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 def features_array(audio_root, filenames, spec: InputSpec | FeatureConfig | None = None,

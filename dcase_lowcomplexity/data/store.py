@@ -7,6 +7,8 @@ a time:
 
     /features   (N, *spec.shape) float32 (or float16), chunks (1, *spec.shape)
     /filenames  (N,) UTF-8, 'audio/….wav' as in meta.csv
+    /crc32      (N,) uint32, CRC32 of each clip's chunk bytes (from the extraction journal),
+                verified on read (`data.store_guard.ClipVerifier`)
     attributes  format, package_version, dtype, n_clips, complete, skipped (JSON),
                 input_spec (JSON of InputSpec.to_dict()) and one `input.<field>` per used
                 field ('input.kind', 'input.features.n_mels', 'input.waveform.sample_rate' …),
@@ -16,8 +18,9 @@ a time:
 allocated when it is created (so writing a clip never changes HDF5 metadata and a SIGKILL
 cannot corrupt the file structure), records each clip in the journal
 `STORE.h5.partial.journal` only after its data is flushed, and renames the partial file to
-`STORE.h5` (os.replace) only when every clip is done. `FeatureStore.open` refuses anything
-else. `data.extraction.extract_inputs` drives it with a pool of workers computing the
+`STORE.h5` (os.replace) only when every clip is done; one extraction at a time holds
+`STORE.h5.partial.lock` (`store_guard.WriterLock`). `FeatureStore.open` refuses anything
+else, and opening or "re-extracting" a finished store writes nothing (read-only media). `data.extraction.extract_inputs` drives it with a pool of workers computing the
 inputs and the calling process as the one writer (extraction imports this module, never the
 reverse).
 """
@@ -35,20 +38,16 @@ import numpy as np
 from dcase_lowcomplexity import __version__
 from dcase_lowcomplexity.config import FeatureConfig
 from dcase_lowcomplexity.data.inputs import InputSpec, as_spec, differences, flat_fields
-from dcase_lowcomplexity.errors import ConfigError, StoreError
+from dcase_lowcomplexity.data.store_guard import (  # noqa: F401 (paths re-exported)
+    ClipVerifier, WriterLock, compact, journal_path, lock_path, partial_path, read_journal,
+    remove_leftovers, unlink_present,
+)
+from dcase_lowcomplexity.errors import ConfigError, StoreError, with_path
 
-FORMAT = "dcase_lowcomplexity.features/2"  # /1: log-mel only, `feature_config` attribute
+FORMAT = "dcase_lowcomplexity.features/3"  # /2: no /crc32; /1: log-mel only
 DTYPES = ("float32", "float16")
 TIMING_ATTRIBUTES = ("created_utc", "completed_utc")
 _VERIFY_TAIL = 16  # journal entries re-checked on resume (only the last writes can be torn)
-
-
-def partial_path(path: str | Path) -> Path:
-    return Path(f"{path}.partial")
-
-
-def journal_path(path: str | Path) -> Path:
-    return Path(f"{path}.partial.journal")
 
 
 def skipped_report_path(path: str | Path) -> Path:
@@ -71,23 +70,27 @@ def spec_attributes(spec: InputSpec) -> dict[str, object]:
     return attrs
 
 
-def _read_header(f: h5py.File, path: Path) -> tuple[InputSpec, list[str], str]:
-    """(input spec, filenames, dtype) of an open store, or StoreError if malformed."""
+def _read_header(f: h5py.File, path: Path) -> tuple[InputSpec, list[str], str, np.ndarray]:
+    """(input spec, filenames, dtype, CRC32s) of an open store, or StoreError if malformed."""
     try:
         if f.attrs["format"] != FORMAT:
-            raise StoreError(f"format {f.attrs['format']!r}, expected {FORMAT!r}.", path=path,
+            raise StoreError(f"format {f.attrs['format']!r}, expected {FORMAT!r} (older "
+                             "formats keep no checksums).", path=path,
                              fix="delete it and re-extract it with data_prep/extract_features.py")
         spec = InputSpec.from_dict(json.loads(f.attrs["input_spec"]))
         filenames = [n.decode() if isinstance(n, bytes) else n for n in f["filenames"][()]]
-        features = f["features"]
+        features, crcs = f["features"], f["crc32"][()]
     except (KeyError, TypeError, ValueError, ConfigError) as err:
         raise StoreError(f"is not a feature store of this package ({err}).", path=path,
                          fix="re-extract it with data_prep/extract_features.py") from None
-    if features.shape != (len(filenames), *spec.shape):
-        raise StoreError(f"features have shape {features.shape}, expected "
-                         f"{(len(filenames), *spec.shape)}.", path=path,
+    expected = (len(filenames), *spec.shape)
+    if features.shape != expected or features.chunks != (1, *spec.shape) or crcs.shape != (
+            len(filenames),):
+        raise StoreError(f"features have shape {features.shape} (chunks {features.chunks}, "
+                         f"{crcs.shape[0] if crcs.ndim else '?'} CRC32s), expected "
+                         f"{expected} in one chunk per clip.", path=path,
                          fix="delete it and re-extract with data_prep/extract_features.py")
-    return spec, filenames, str(features.dtype)
+    return spec, filenames, str(features.dtype), crcs
 
 
 class FeatureStore:
@@ -95,22 +98,29 @@ class FeatureStore:
     (a forked or spawned reader reopens it), so readers never hold the whole array."""
 
     def __init__(self, path: Path, spec: InputSpec, filenames: list[str], dtype: str,
-                 skipped: list[dict]):
+                 skipped: list[dict], crcs: np.ndarray | None = None, verify: bool = True):
         self.path = path
         self.spec = spec
         self.filenames = filenames
         self.dtype = dtype
         self.skipped = skipped
+        self.verify = verify and crcs is not None
+        self._crcs = crcs
         self._index = {name: i for i, name in enumerate(filenames)}
         self._file: h5py.File | None = None
         self._pid: int | None = None
+        self._verifier: ClipVerifier | None = None
 
     @classmethod
-    def open(cls, path: str | Path,
-             expected: InputSpec | FeatureConfig | None = None) -> "FeatureStore":
+    def open(cls, path: str | Path, expected: InputSpec | FeatureConfig | None = None,
+             verify: bool = True) -> "FeatureStore":
         """Opens a finished store; StoreError if incomplete or made with another input spec
-        than `expected` (a FeatureConfig means the logmel256 spec; None accepts any)."""
+        than `expected` (a FeatureConfig means the logmel256 spec; None accepts any).
+        `verify` (default) checks each clip's CRC32 on read (`store_guard.ClipVerifier`)."""
         path = Path(path)
+        if path.is_dir():
+            raise StoreError("is a folder, not a feature store file.", path=path,
+                             fix=f"name the store file, e.g. {path / 'features.h5'}")
         if path.name.endswith(".partial") or (not path.exists() and partial_path(path).exists()):
             final = Path(str(path)[: -len(".partial")]) if path.name.endswith(".partial") else path
             raise StoreError("the feature store is incomplete (extraction was interrupted).",
@@ -123,7 +133,7 @@ class FeatureStore:
                 if not bool(f.attrs.get("complete", False)):
                     raise StoreError("the feature store is incomplete.", path=path,
                                      fix=_finish_fix(path))
-                spec, filenames, dtype = _read_header(f, path)
+                spec, filenames, dtype, crcs = _read_header(f, path)
                 skipped = json.loads(f.attrs.get("skipped", "[]"))
         except OSError as err:
             raise StoreError(
@@ -134,7 +144,7 @@ class FeatureStore:
                 "was made with other input parameters: "
                 + ", ".join(differences(spec, as_spec(expected))) + ".", path=path,
                 fix="extract a new store with the parameters you need (stores are never mixed)")
-        return cls(path, spec, filenames, dtype, skipped)
+        return cls(path, spec, filenames, dtype, skipped, crcs, verify)
 
     # -- lazy, per-process handle ----------------------------------------------------------
     def _features(self) -> h5py.Dataset:
@@ -143,11 +153,13 @@ class FeatureStore:
             chunk_bytes = int(np.prod(self.spec.shape)) * np.dtype(self.dtype).itemsize
             self._file = h5py.File(self.path, "r", rdcc_nbytes=chunk_bytes + 4096)
             self._pid = os.getpid()
+            self._verifier = ClipVerifier(self.path, self._crcs, self.filenames,
+                                          self.spec.shape, self.dtype) if self.verify else None
         return self._file["features"]
 
     def __getstate__(self) -> dict:
         state = self.__dict__.copy()
-        state["_file"], state["_pid"] = None, None
+        state["_file"], state["_pid"], state["_verifier"] = None, None, None
         return state
 
     def __len__(self) -> int:
@@ -165,12 +177,15 @@ class FeatureStore:
         return self.read_batch([i % len(self)])[0]
 
     def read_batch(self, indices) -> np.ndarray:
-        """Clips `indices` (any order, repeats allowed) as (n, …) float32."""
+        """Clips `indices` (any order, repeats allowed) as (n, …) float32, each checked
+        against its CRC32 (StoreError naming the clip if its bytes were altered)."""
         indices = self._checked(indices)
         features = self._features()
         out = np.empty((len(indices), *self.spec.shape), dtype=np.float32)
         for j, i in enumerate(indices):
-            if self.dtype == "float32":
+            if self._verifier is not None:
+                self._verifier.read_into(features, int(i), out[j])
+            elif self.dtype == "float32":
                 features.read_direct(out, np.s_[i], np.s_[j])
             else:
                 out[j] = features[i]
@@ -179,7 +194,8 @@ class FeatureStore:
     def read_crops(self, indices, offsets, length: int) -> np.ndarray:
         """Time crops, read without a whole-clip buffer: crop j is clip indices[j] at
         offsets[j] … offsets[j] + length − 1 along `spec.time_axis` (frames of an (F, T, C)
-        input, samples of the waveform); (n, *spec.shape with `length` on that axis) float32."""
+        input, samples of the waveform); (n, *spec.shape with `length` on that axis) float32.
+        A clip is verified in full the first time this process reads it (`ClipVerifier`)."""
         indices = self._checked(indices)
         offsets = np.asarray(offsets, dtype=np.int64).reshape(-1)
         axis, shape = self.spec.time_axis, list(self.spec.shape)
@@ -190,6 +206,8 @@ class FeatureStore:
                              f"of the clips of {self.path}")
         shape[axis] = length
         features = self._features()
+        if self._verifier is not None:
+            self._verifier.ensure(features, indices)
         out = np.empty((len(indices), *shape), dtype=np.float32)
         window = [slice(None)] * len(shape)
         for j, (i, o) in enumerate(zip(indices, offsets)):
@@ -238,11 +256,17 @@ class StoreWriter:
     """Write side: a preallocated partial store plus a completion journal (resumable)."""
 
     def __init__(self, path: Path, filenames: list[str], spec: InputSpec, dtype: str,
-                 done: set[int]):
+                 done: set[int], lock: WriterLock):
         self.path, self.filenames, self.spec, self.dtype = path, filenames, spec, dtype
-        self.done = done
-        self._file = h5py.File(partial_path(path), "r+", rdcc_nbytes=0)  # no write cache
-        self._journal = os.open(journal_path(path), os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        self.done, self._lock = done, lock
+        self._file = self._journal = None
+        try:
+            self._file = h5py.File(partial_path(path), "r+", rdcc_nbytes=0)  # no write cache
+            self._journal = os.open(journal_path(path), os.O_WRONLY | os.O_APPEND | os.O_CREAT,
+                                    0o644)
+        except OSError as err:
+            self.close()
+            raise with_path(err, partial_path(path)) from None
 
     @classmethod
     def open(cls, path: str | Path, filenames, spec: InputSpec | FeatureConfig | None = None,
@@ -253,24 +277,39 @@ class StoreWriter:
         if dtype not in DTYPES:
             raise StoreError(f"unsupported dtype {dtype!r}.", path=path,
                              fix=f"use one of {', '.join(DTYPES)}")
-        if path.exists():
-            _check_finished(path, filenames, spec, dtype)
-            # leftovers of a run killed between the final rename and the clean-up
-            partial_path(path).unlink(missing_ok=True)
-            journal_path(path).unlink(missing_ok=True)
+        if path.exists() or path.is_symlink():
+            _check_finished(path, filenames, spec, dtype)  # reads only: read-only media work
+            remove_leftovers(path)
             return None
-        done = _resume(path, filenames, spec, dtype)
-        if done is None:
-            _create_partial(path, filenames, spec, dtype)
-            done = set()
-        return cls(path, filenames, spec, dtype, done)
+        if path.parent.exists() and not path.parent.is_dir():
+            raise StoreError("is a file, not a folder: the store cannot be written inside it.",
+                             path=path.parent, fix="choose another store path")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        lock = WriterLock(path)  # before the partial file is read or touched
+        try:
+            if path.exists():  # finished by the writer that held the lock until now
+                _check_finished(path, filenames, spec, dtype)
+                lock.release(remove=True)
+                return None
+            done = _resume(path, filenames, spec, dtype)
+            if done is None:
+                _create_partial(path, filenames, spec, dtype)
+                done = set()
+            return cls(path, filenames, spec, dtype, done, lock)
+        except BaseException:
+            lock.release()
+            raise
 
     def write(self, index: int, features: np.ndarray) -> None:
-        """Stores clip `index`, then journals it (data flushed first: a kill loses ≤ 1 clip)."""
+        """Stores clip `index`, then journals it (data flushed first: a kill loses ≤ 1 clip).
+        An OSError (disk full …) names the partial file; the clips done are kept."""
         data = np.ascontiguousarray(features, dtype=self.dtype)
-        self._file["features"][index] = data
-        self._file.flush()
-        os.write(self._journal, f"{index} {zlib.crc32(data.tobytes()):08x}\n".encode())
+        try:
+            self._file["features"][index] = data
+            self._file.flush()
+            os.write(self._journal, f"{index} {zlib.crc32(data):08x}\n".encode())
+        except OSError as err:
+            raise with_path(err, partial_path(self.path)) from None
         self.done.add(index)
 
     def finish(self, skipped: list[dict] | None = None) -> Path:
@@ -283,25 +322,37 @@ class StoreWriter:
             raise StoreError(f"{len(missing)} clip(s) were never written, e.g. "
                              f"{self.filenames[missing[0]]!r}.", path=partial_path(self.path),
                              fix=_finish_fix(self.path))
+        crcs = read_journal(self.path, len(self.filenames))
+        if any(i not in crcs for i in keep):
+            raise StoreError("the extraction journal lost entries (it was removed or edited "
+                             "while the store was written).", path=journal_path(self.path),
+                             fix=_finish_fix(self.path))
         attrs = {"complete": True, "skipped": json.dumps(skipped), "completed_utc": _now()}
-        if skipped:
-            self._file.close()
-            _compact(partial_path(self.path), self.path, keep, attrs)
-            partial_path(self.path).unlink()
-        else:
-            self._file.attrs.update(attrs)
-            self._file.close()
-            os.replace(partial_path(self.path), self.path)
-        self.close()
-        journal_path(self.path).unlink(missing_ok=True)
+        try:
+            if skipped:
+                self._file.close()
+                compact(partial_path(self.path), self.path, keep, attrs,
+                         np.array([crcs[i] for i in keep], dtype=np.uint32))
+                partial_path(self.path).unlink()
+            else:
+                self._file["crc32"][...] = np.array([crcs[i] for i in keep], dtype=np.uint32)
+                self._file.attrs.update(attrs)
+                self._file.close()
+                os.replace(partial_path(self.path), self.path)
+        except OSError as err:
+            raise with_path(err, partial_path(self.path)) from None
+        self.close(finished=True)
         return self.path
 
-    def close(self) -> None:
+    def close(self, finished: bool = False) -> None:
         if self._file:
             self._file.close()
         if self._journal is not None:
             os.close(self._journal)
             self._journal = None
+        if finished:
+            journal_path(self.path).unlink(missing_ok=True)
+        self._lock.release(remove=finished)
 
 
 def _check_finished(path: Path, filenames: list[str], spec: InputSpec, dtype: str) -> None:
@@ -316,23 +367,29 @@ def _check_finished(path: Path, filenames: list[str], spec: InputSpec, dtype: st
 
 
 def _create_partial(path: Path, filenames: list[str], spec: InputSpec, dtype: str) -> None:
-    """A new partial store whose chunks are all allocated now (raw writes only, later)."""
-    journal_path(path).unlink(missing_ok=True)
+    """A new partial store whose chunks (and /crc32, filled at finish) are all allocated now
+    (raw writes only, later)."""
+    unlink_present(journal_path(path))
     tmp = Path(f"{partial_path(path)}.tmp")
-    path.parent.mkdir(parents=True, exist_ok=True)
     dcpl = h5py.h5p.create(h5py.h5p.DATASET_CREATE)
     dcpl.set_alloc_time(h5py.h5d.ALLOC_TIME_EARLY)
-    with h5py.File(tmp, "w") as f:
-        f.create_dataset("features", shape=(len(filenames), *spec.shape), dtype=dtype,
-                         chunks=(1, *spec.shape), dcpl=dcpl, track_times=False,
-                         fill_time="never")
-        f.create_dataset("filenames", data=np.array(filenames, dtype=h5py.string_dtype()),
-                         track_times=False)
-        f.attrs.update(spec_attributes(spec))
-        f.attrs.update({"format": FORMAT, "package_version": __version__, "dtype": dtype,
-                        "n_clips": len(filenames), "complete": False, "skipped": "[]",
-                        "created_utc": _now(), "completed_utc": ""})
-    os.replace(tmp, partial_path(path))
+    try:
+        with h5py.File(tmp, "w") as f:
+            f.create_dataset("features", shape=(len(filenames), *spec.shape), dtype=dtype,
+                             chunks=(1, *spec.shape), dcpl=dcpl, track_times=False,
+                             fill_time="never")
+            f.create_dataset("filenames", data=np.array(filenames, dtype=h5py.string_dtype()),
+                             track_times=False)
+            f.create_dataset("crc32", data=np.zeros(len(filenames), np.uint32),
+                             track_times=False)
+            f.attrs.update(spec_attributes(spec))
+            f.attrs.update({"format": FORMAT, "package_version": __version__, "dtype": dtype,
+                            "n_clips": len(filenames), "complete": False, "skipped": "[]",
+                            "created_utc": _now(), "completed_utc": ""})
+        os.replace(tmp, partial_path(path))
+    except OSError as err:  # disk full, read-only …: no half-written file is left
+        unlink_present(tmp)
+        raise with_path(err, partial_path(path)) from None
 
 
 def _resume(path: Path, filenames: list[str], spec: InputSpec, dtype: str) -> set[int] | None:
@@ -342,8 +399,8 @@ def _resume(path: Path, filenames: list[str], spec: InputSpec, dtype: str) -> se
         return None
     try:
         with h5py.File(partial, "r") as f:
-            found, names, found_dtype = _read_header(f, partial)
-            done = _read_journal(path, len(names))
+            found, names, found_dtype, _ = _read_header(f, partial)
+            done = read_journal(path, len(names))
             for index in sorted(done)[-_VERIFY_TAIL:]:
                 data = f["features"][index]
                 if zlib.crc32(data.tobytes()) != done[index]:
@@ -362,43 +419,3 @@ def _resume(path: Path, filenames: list[str], spec: InputSpec, dtype: str) -> se
             + (f" ({', '.join(what)})" if what else " (other file list)") + ".", path=partial,
             fix="rerun the original command to finish it, or delete it to start over")
     return set(done)
-
-
-def _read_journal(path: Path, n_clips: int) -> dict[int, int]:
-    """index → crc32 of the journaled clips; a torn last line is ignored."""
-    journal = journal_path(path)
-    done: dict[int, int] = {}
-    if not journal.exists():
-        return done
-    for line in journal.read_text().split("\n")[:-1]:  # text after the last \n is torn
-        parts = line.split()
-        if len(parts) == 2 and parts[0].isdigit() and int(parts[0]) < n_clips:
-            done[int(parts[0])] = int(parts[1], 16)
-    return done
-
-
-def _compact(partial: Path, path: Path, keep: list[int], attrs: dict) -> None:
-    """Copies the kept clips of `partial` into a new finished store at `path`."""
-    tmp = Path(f"{path}.tmp")
-    try:
-        _copy_rows(partial, tmp, keep, attrs)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    os.replace(tmp, path)
-
-
-def _copy_rows(partial: Path, tmp: Path, keep: list[int], attrs: dict) -> None:
-    with h5py.File(partial, "r") as src, h5py.File(tmp, "w") as dst:
-        features = src["features"]
-        out = dst.create_dataset("features", shape=(len(keep), *features.shape[1:]),
-                                 dtype=features.dtype, chunks=(1, *features.shape[1:]),
-                                 track_times=False)
-        for j, i in enumerate(keep):
-            out[j] = features[i]
-        names = src["filenames"][()]
-        dst.create_dataset("filenames", data=names[keep], dtype=h5py.string_dtype(),
-                           track_times=False)
-        dst.attrs.update(dict(src.attrs))
-        dst.attrs.update(attrs)
-        dst.attrs["n_clips"] = len(keep)

@@ -95,3 +95,28 @@ def test_other_durations_follow_the_config(tmp_path):
     write_clip(path, noise(2.0), SR)
     config = FeatureConfig(duration_s=1.5)
     assert read_clip(path, config).shape == (72000, 2)
+
+
+def streamed(path: Path, keep_bytes: int | None = None) -> Path:
+    """`path` as ffmpeg writes it to a pipe: RIFF and data sizes 0xFFFFFFFF (unknown)."""
+    data = bytearray(path.read_bytes())
+    data[4:8] = b"\xff" * 4
+    at = data.index(b"data")
+    data[at + 4: at + 8] = b"\xff" * 4
+    out = path.with_name(f"streamed-{path.name}")
+    out.write_bytes(bytes(data[:keep_bytes]))
+    return out
+
+
+def test_streamed_wav_is_read_by_the_frames_it_holds(tmp_path):
+    """Issue 11, cause 10: a streamed WAV (sizes 0xFFFFFFFF) with all its frames is read, the
+    same clip as the plain file; one cut short is still refused, naming it."""
+    path = tmp_path / "clip.wav"
+    write_clip(path, noise(10.0), SR)
+    np.testing.assert_array_equal(read_clip(streamed(path)), read_clip(path))
+    cut = streamed(path, keep_bytes=44 + 3 * 2 * 200_000)
+    with pytest.raises(AudioError, match="shorter than the 10 s") as err:
+        read_clip(cut)
+    assert err.value.path == cut
+    with pytest.raises(AudioError, match=BAD["truncated"]):  # plain headers: still "truncated"
+        read_clip(bad_file(tmp_path, "truncated"))

@@ -6,7 +6,7 @@ import pytest
 
 from dcase_lowcomplexity.config import CLASS_NAMES, DEVELOPMENT_CITIES
 from dcase_lowcomplexity.data.dataset import (
-    TABLE_COLUMNS, Split, TauDataset, load_evaluation_set, parse_file_name,
+    TABLE_COLUMNS, Split, TauDataset, folder_kind, load_evaluation_set, parse_file_name,
 )
 from dcase_lowcomplexity.errors import ConfigError, DatasetError
 
@@ -251,3 +251,54 @@ def test_evaluation_set_errors(tmp_path):
     (tmp_path / "meta.csv").write_text("filename\naudio/0.wav\n")
     with pytest.raises(DatasetError, match="listed but missing"):
         load_evaluation_set(tmp_path, check_audio=True)
+
+
+# -- issue 11: paths leaving the folder, layout, encodings ---------------------------------
+ESCAPES = ["audio/../../../x.wav", "/etc/x.wav", "audio/./0.wav", "audio//0.wav",
+           "audio\\..\\x.wav", "C:/x.wav"]
+
+
+@pytest.mark.parametrize("name", ESCAPES)
+def test_evaluation_list_paths_stay_inside_the_folder(tmp_path, name):
+    """Issue 11, cause 9: '..', absolute and other escaping paths are refused, naming the list
+    file and its line."""
+    setup = tmp_path / "evaluation_setup"
+    setup.mkdir()
+    (setup / "fold1_test.csv").write_text(f"filename\naudio/0.wav\n{name}\n")
+    with pytest.raises(DatasetError, match="line 3: .* not a plain path inside") as err:
+        load_evaluation_set(tmp_path)
+    assert str(setup / "fold1_test.csv") in str(err.value)
+
+
+@pytest.mark.parametrize("name", ESCAPES[:2])
+def test_fold_list_paths_stay_inside_the_folder(tmp_path, name):
+    write_dataset(tmp_path, train=GOOD_TRAIN + [f"{name}\tindoor"])
+    with pytest.raises(DatasetError, match="line 4: .* not a plain path inside") as err:
+        TauDataset(tmp_path)
+    assert "fold1_train.csv" in str(err.value)
+
+
+def test_folder_kind_and_a_development_folder_without_meta(tmp_path):
+    """Issue 11, cause 2: the layout decides; a development folder's missing meta.csv (or one
+    that is a folder, or not UTF-8) is named, never read as an evaluation folder."""
+    root = write_dataset(tmp_path / "dev")
+    assert folder_kind(root) == "development"
+    (root / "meta.csv").unlink()
+    assert folder_kind(root) == "development"
+    with pytest.raises(DatasetError, match="meta.csv: is missing: this is a development"):
+        TauDataset(root)
+    with pytest.raises(DatasetError, match="is a development folder"):
+        load_evaluation_set(root)
+    (root / "meta.csv").mkdir()
+    with pytest.raises(DatasetError, match="meta.csv: is a folder, not a file"):
+        TauDataset(root)
+    (root / "meta.csv").rmdir()
+    (root / "meta.csv").write_bytes("\n".join(GOOD_META).encode("latin-1") + b"\xe9\xff\n")
+    with pytest.raises(DatasetError, match=r"meta.csv: is not UTF-8 text \(byte"):
+        TauDataset(root)
+    evaluation = tmp_path / "eval"
+    (evaluation / "audio").mkdir(parents=True)
+    assert folder_kind(evaluation) == "evaluation"
+    (evaluation / "meta.csv").write_bytes(b"filename\naudio/\xff.wav\n")
+    with pytest.raises(DatasetError, match="meta.csv: is not UTF-8"):
+        load_evaluation_set(evaluation)

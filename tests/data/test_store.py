@@ -86,7 +86,7 @@ def test_store_layout_and_attributes(reference_store):
         assert f["features"].chunks == (1, 256, 469, 2)  # one clip per chunk
         assert f["features"].dtype == np.float32
         attrs = dict(f.attrs)
-    assert attrs["format"] == FORMAT == "dcase_lowcomplexity.features/2"
+    assert attrs["format"] == FORMAT == "dcase_lowcomplexity.features/3"
     assert attrs["input.kind"] == "logmel256"
     for name, value in dataclasses.asdict(FeatureConfig()).items():
         assert attrs[f"input.features.{name}"] == ("none" if value is None else value)
