@@ -27,7 +27,10 @@ def script_command(name: str, *args) -> list[str]:
     return [sys.executable, str(EXPERIMENTS / name), *map(str, args)]
 
 
-SCRIPT_ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONUNBUFFERED": "1"}
+# As a user's shell: the commands quiet TensorFlow's C++ start-up lines themselves unless
+# TF_CPP_MIN_LOG_LEVEL is set (CI sets it for its own process).
+SCRIPT_ENV = {**{k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"},
+              "PYTHONUNBUFFERED": "1"}
 
 
 @pytest.fixture(scope="session")

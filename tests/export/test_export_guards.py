@@ -4,7 +4,7 @@ import keras
 import numpy as np
 import pytest
 
-from dcase_lowcomplexity.cli.tflite import main as tflite_main
+from dcase_lowcomplexity.export.tflite.__main__ import main as tflite_main
 from dcase_lowcomplexity.config import ModelConfig, StudentConfig
 from dcase_lowcomplexity.errors import ModelFileError
 from dcase_lowcomplexity.export import tflite

@@ -9,7 +9,7 @@ import pytest
 from dcase_lowcomplexity.config import ModelConfig, demo_config
 from dcase_lowcomplexity.errors import ConfigError
 from dcase_lowcomplexity.export.bitpack import save_packed
-from dcase_lowcomplexity.cli.size import main
+from dcase_lowcomplexity.export.size.__main__ import main
 from dcase_lowcomplexity.export.size import (
     SizeReport, model_size_report, non_zero_trainable_parameters, size_summary,
     summary_of_report, trainable_parameters,
@@ -283,7 +283,7 @@ def test_r2_kb_from_trainable_counts(inputs, trainable):
 
 
 def test_command_r2_prints_our_counts_beside_the_report(capsys, monkeypatch):
-    from dcase_lowcomplexity.cli import size as cli_size
+    from dcase_lowcomplexity.export.size import __main__ as cli_size
 
     rows = cli_size.r2_network_counts()
     assert [r[0].split(" (")[0] for r in rows] == [

@@ -3,7 +3,7 @@ import keras
 import numpy as np
 import pytest
 
-from dcase_lowcomplexity.cli.tflite import main
+from dcase_lowcomplexity.export.tflite.__main__ import main
 from dcase_lowcomplexity.config import AclNetConfig, StudentConfig
 from dcase_lowcomplexity.errors import ConfigError, ModelFileError
 from dcase_lowcomplexity.export import tflite

@@ -15,7 +15,7 @@
   is larger than its DCASE size: int32 biases, per-channel scales, batch norm folded into the
   weights, graph metadata — and zeros of a pruned model are still stored.
 
-Command line: dcase_lowcomplexity/cli/tflite.py (`python -m dcase_lowcomplexity.export.tflite`).
+Command line: export/tflite/__main__.py (`python -m dcase_lowcomplexity.export.tflite`).
 
 Files are written atomically (temp file, then `os.replace`); a missing, truncated or tampered
 file raises `ModelFileError` naming it. A .tflite file carries no checksum, so `TFLiteModel`
@@ -256,9 +256,3 @@ def export_sizes(model: keras.Model, tflite_path: str | Path, storage: str) -> E
     report = model_size_report(model, storage=storage)
     return ExportSizes(storage, report.non_zero_parameters, report.size_kb,
                        _existing(tflite_path).stat().st_size)
-
-
-if __name__ == "__main__":
-    from dcase_lowcomplexity.cli.tflite import main
-
-    raise SystemExit(main())

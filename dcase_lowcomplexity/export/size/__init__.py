@@ -11,7 +11,7 @@ excluded ([R1] §3.4). For [R2]: 317,038 × 4 / 1024 = 1,238.43 KB, × 1 = 309.6
 batch-norm γ and β included, moving statistics not; non-zero ones for a pruned model).
 `size_summary` puts both beside the shipped file's bytes and the FP32 base's size.
 
-Command line (dcase_lowcomplexity/cli/size.py; prints the table, `--r2` the [R2] networks'
+Command line (export/size/__main__.py; prints the table, `--r2` the [R2] networks'
 trainable counts beside the report's):
 
     python -m dcase_lowcomplexity.export.size [MODEL_FILE] [--storage S] [--config paper|demo]
@@ -350,9 +350,3 @@ def load_model_file(path: str | Path) -> keras.Model:
     except Exception as err:  # Keras raises many types for a bad archive
         raise ModelFileError(f"cannot load the .keras file ({type(err).__name__}: {err})",
                              path, fix="re-save the model with model.save(path)") from None
-
-
-if __name__ == "__main__":
-    from dcase_lowcomplexity.cli.size import main
-
-    raise SystemExit(main())

@@ -86,3 +86,7 @@ def main(argv: list[str] | None = None) -> int:
             model = build_binary_resnet(config.model)
         print(model_size_report(model, storage=args.storage).to_markdown())
     return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -144,3 +144,7 @@ def main(argv: list[str] | None = None) -> int:
         for name, sizes in rows:
             print(f"| {name} {sizes.to_markdown()}")
     return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
