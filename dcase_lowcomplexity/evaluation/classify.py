@@ -91,8 +91,10 @@ def conform(audio: np.ndarray, rate: int, spec, path: Path,
         raise AudioError(f"has {channels} channels; the model takes {read.n_channels}.",
                          path=path, fix="convert it to stereo (or mono) first")
     if channels < read.n_channels:
-        warn(f"{path}: mono recording, duplicated to both channels (the model was trained "
-             "on binaural audio)")
+        binaural = spec.kind in ("logmel256", "gccgram")  # the others mix to mono anyway
+        warn(f"{path}: mono recording, duplicated to both channels" + (
+            " (the model was trained on binaural audio: its channel cues are missing)"
+            if binaural else ""))
         audio = np.repeat(audio, read.n_channels, axis=1)
     if rate != read.sample_rate:
         warn(f"{path}: resampled from {rate} Hz to {read.sample_rate} Hz")
