@@ -174,7 +174,8 @@ def save_packed(model: keras.Model, path: str | Path, config: ModelConfig | None
             fix="pass config=ModelConfig(...) to save_packed",
         )
     if not config.binary:
-        raise ConfigError("ModelConfig.binary is False: the float twin has no sign bits",
+        raise ConfigError(f"model {model.name!r} is the float twin (ModelConfig.binary is "
+                          "False): it has no sign bits to pack", path,
                           fix="pack a model built with ModelConfig(binary=True)")
     arrays = _arrays(model)
     table = _table(arrays)

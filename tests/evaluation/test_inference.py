@@ -1,4 +1,6 @@
 """predict_clips: full-length inference, channel-swap averaging of [R1] §3.7 (SPEC §5)."""
+import dataclasses
+
 import keras
 import numpy as np
 import pytest
@@ -57,3 +59,28 @@ def test_make_validation_scores_the_whole_split(channel_sensitive):
     assert got["val_balanced_accuracy"] == pytest.approx(want.balanced_accuracy)
     assert got["val_accuracy"] == pytest.approx(want.accuracy)
     assert got["val_log_loss"] == pytest.approx(want.log_loss, rel=1e-6)
+
+
+def test_spec_augment_masks_training_batches_never_the_scored_inputs():
+    """[R2] §2.3 SpecAugment is a training augmentation: the KD system's stream masks its
+    examples, while validation and scoring (predict_store) see the stored clips unchanged."""
+    from dcase_lowcomplexity.data.generator import ArrayClipSource, MixupStream
+    from dcase_lowcomplexity.evaluation.inference import predict_store
+    from dcase_lowcomplexity.systems import system
+
+    kd = system("task1b_distill", "demo")
+    assert kd.augment.freq_masks > 0 and kd.augment.time_masks > 0
+    rng = np.random.default_rng(0)
+    clips = rng.normal(size=(12, 16, 120, 1)).astype(np.float32)
+    labels = np.repeat(np.arange(3), 4)
+    augment = dataclasses.replace(kd.augment, mixup_alpha=0.0, crop=None, freq_mask_width=4,
+                                  time_mask_width=10)
+    x, _ = MixupStream(ArrayClipSource(clips), labels, augment, batch_size=4, seed=1).batch(0, 0)
+    constant_rows = [(e, f) for e in range(len(x)) for f in range(x.shape[1])
+                     if np.ptp(x[e, f]) == 0]  # a masked frequency band: one value throughout
+    assert constant_rows and not any(np.ptp(clips[i, f]) == 0 for i in range(12)
+                                     for f in range(16))
+    seen = []
+    predict_store(lambda b: seen.append(b.copy()) or np.full((len(b), 3), 1 / 3),
+                  ArrayClipSource(clips), views=kd.views, batch_size=5, progress=False)
+    np.testing.assert_array_equal(np.concatenate(seen), clips)

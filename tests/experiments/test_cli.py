@@ -164,3 +164,72 @@ def test_table_scripts_name_a_missing_run(script, tmp_path, run_script):
     assert result.stderr.count("error:") == 1
     if script == "reproduce_tables.py":
         assert "finish the run" in result.stderr
+
+
+# -- folders checked before any work (issue: checks that came only after training) -----------
+def _linked_copy(src: Path, dst: Path) -> Path:
+    """A copy of a dataset folder whose lists can be edited; audio/ is a link to src's."""
+    dst.mkdir()
+    for item in src.iterdir():
+        if item.name == "audio":
+            (dst / "audio").symlink_to(item.resolve(), target_is_directory=True)
+        elif item.is_dir():
+            (dst / item.name).mkdir()
+            for f in item.iterdir():
+                (dst / item.name / f.name).write_bytes(f.read_bytes())
+        else:
+            (dst / item.name).write_bytes(item.read_bytes())
+    return dst
+
+
+def test_a_missing_evaluation_wav_stops_before_any_work(tmp_path, monkeypatch, capsys,
+                                                        demo_dataset):
+    dev, evaluation = demo_dataset
+    broken = tmp_path / "eval"
+    broken.mkdir()
+    (broken / "evaluation_setup").mkdir()
+    listing = (evaluation / "evaluation_setup" / "fold1_test.csv").read_text()
+    (broken / "evaluation_setup" / "fold1_test.csv").write_text(listing)
+    (broken / "audio").mkdir()
+    names = [line.strip() for line in listing.splitlines()[1:] if line.strip()]
+    for name in names[1:]:  # the first listed file is missing
+        (broken / name).symlink_to((evaluation / name).resolve())
+    err = _refused("task1b_int8.py", ["--profile", "demo", "--data", dev, "--eval-data", broken],
+                   tmp_path, monkeypatch, capsys)
+    assert names[0] in err and "fold1_test.csv" in err
+
+
+@pytest.mark.parametrize("script", SCRIPTS)
+def test_the_development_folder_is_refused_as_evaluation_folder(script, tmp_path, monkeypatch,
+                                                                capsys, demo_dataset):
+    dev, _ = demo_dataset
+    err = _refused(script, ["--profile", "demo", "--data", dev, "--eval-data", dev],
+                   tmp_path, monkeypatch, capsys)
+    assert str(dev) in err and "development set" in err and "--eval-data" in err
+
+
+def test_a_bad_evaluation_folder_without_data_writes_no_demo_data(tmp_path, monkeypatch,
+                                                                  capsys):
+    err = _refused("task1b_binary.py", ["--eval-data", tmp_path / "no-such-eval"], tmp_path,
+                   monkeypatch, capsys)
+    assert "no-such-eval" in err and "evaluation folder not found" in err
+
+
+def test_a_class_absent_from_the_training_list_names_the_list(tmp_path, monkeypatch, capsys,
+                                                              demo_dataset):
+    dev, _ = demo_dataset
+    copy = _linked_copy(dev, tmp_path / "dev")
+    train = copy / "evaluation_setup" / "fold1_train.csv"
+    lines = train.read_text().splitlines()
+    train.write_text("\n".join([lines[0]] + [l for l in lines[1:]
+                                             if not l.endswith("transportation")]) + "\n")
+    err = _refused("task1b_gccgram.py", ["--profile", "demo", "--data", copy], tmp_path,
+                   monkeypatch, capsys)
+    assert "fold1_train.csv" in err and "transportation" in err
+
+
+def test_a_fold_the_dataset_never_had_is_named(tmp_path, monkeypatch, capsys, demo_dataset):
+    dev, _ = demo_dataset
+    err = _refused("task1b_binary.py", ["--profile", "demo", "--data", dev, "--split", "fold2"],
+                   tmp_path, monkeypatch, capsys)
+    assert "fold2_train.csv not found" in err and "fold1" in err and "--split fold1" in err

@@ -1,7 +1,8 @@
 """The four [R2] scripts end to end on the demo data (few epochs), through the same pipeline
-as [R1]: their outputs, both sizes of the exported file, scores that are those of THE
-EXPORTED FILE, a lottery-ticket run killed with SIGKILL mid-retraining whose rerun ends with
-the weights of an uninterrupted run, and the classify command on a .tflite file."""
+as [R1]: each killed with SIGKILL after an epoch checkpoint and rerun to completion, their
+outputs, both sizes of the exported file, scores that are those of THE EXPORTED FILE, a
+lottery-ticket run killed mid-retraining whose rerun ends with the weights of an
+uninterrupted run, and the classify command on a .tflite file."""
 import json
 
 import keras
@@ -92,10 +93,14 @@ def _weight_dtypes(path):
     return {t.dtype for t in tflite_tensors(path) if t.constant and np.prod(t.shape) > 8}
 
 
-def test_int8_script_and_classify_on_its_tflite(tmp_path, demo_dataset, store, run_script):
+def test_int8_script_killed_resumed_and_classify_on_its_tflite(tmp_path, demo_dataset, store,
+                                                               run_script, run_killed):
     run = tmp_path / "run"
-    result = run_script("task1b_int8.py", *_args(demo_dataset, run, store, "--epochs", 2,
-                                                 "--calibration-examples", 64), cwd=tmp_path)
+    args = _args(demo_dataset, run, store, "--epochs", 2, "--calibration-examples", 64)
+    killed = run_killed(1, "task1b_int8.py", *args, cwd=tmp_path)  # kill -9 after epoch 1
+    assert killed.returncode == -9, killed.stderr[-3000:]
+    assert not (run / "model_int8.tflite").exists()
+    result = run_script("task1b_int8.py", *args, cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
     assert [r["epoch"] for r in read_log(run / "training_log.csv")] == [1, 2]
     summary, path, inputs, saved = _check_run(run, demo_dataset, store, "task1b_int8")
@@ -167,15 +172,26 @@ def test_lottery_killed_mid_retraining_resumes_to_the_uninterrupted_weights(
     assert all_zeros >= counts["pruned"]
     assert sizes["trainable_non_zero"] == sizes["trainable"] - all_zeros
     assert sizes["dcase_non_zero"] == sizes["dcase_parameters"] - (all_zeros - bn_zeros)
-    assert sizes["fp32_base"]["dcase_non_zero"] == sizes["dcase_parameters"]  # unpruned base
+    base = load_model_file(run / "model_fp32_base.keras")  # unpruned: zeros of dead units only
+    base_zeros = zeros(base.trainable_weights) - zeros([
+        w for layer in base.layers if isinstance(layer, keras.layers.BatchNormalization)
+        for w in layer.trainable_weights])
+    assert base_zeros < counts["pruned"] / 100
+    assert sizes["fp32_base"]["dcase_non_zero"] == sizes["dcase_parameters"] - base_zeros
     assert "float16" in _weight_dtypes(path)
 
 
-def test_distill_script(tmp_path, demo_dataset, store, run_script):
+def test_distill_script_killed_after_the_teacher_and_resumed(tmp_path, demo_dataset, store,
+                                                             run_script, run_killed):
     run = tmp_path / "run"
     args = _args(demo_dataset, run, store, "--teacher-epochs", 1, "--epochs", 1)
+    killed = run_killed(1, "task1b_distill.py", *args, cwd=tmp_path)  # after the teacher
+    assert killed.returncode == -9, killed.stderr[-3000:]
+    assert [r["epoch"] for r in read_log(run / "teacher" / "training_log.csv")] == [1]
+    assert not (run / "student").exists()
     result = run_script("task1b_distill.py", *args, cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.count("Epoch 1/1") == 1  # the student only: the teacher is not retrained
     s = system("task1b_distill", "demo")
     summary, path, _, _ = _check_run(run, demo_dataset, store, "task1b_distill")
     assert summary.sizes["trainable"] == trainable_parameters(build_network("student",
@@ -198,11 +214,15 @@ def test_distill_script(tmp_path, demo_dataset, store, run_script):
     pd.testing.assert_frame_equal(pd.read_csv(run / PREDICTIONS_FILE), before)
 
 
-def test_gccgram_script(tmp_path, demo_dataset, store, run_script):
+def test_gccgram_script_killed_and_resumed(tmp_path, demo_dataset, store, run_script,
+                                           run_killed):
     run = tmp_path / "run"
-    result = run_script("task1b_gccgram.py", *_args(demo_dataset, run, store, "--epochs", 2),
-                        cwd=tmp_path)
+    args = _args(demo_dataset, run, store, "--epochs", 2)
+    killed = run_killed(1, "task1b_gccgram.py", *args, cwd=tmp_path)  # kill -9 after epoch 1
+    assert killed.returncode == -9, killed.stderr[-3000:]
+    result = run_script("task1b_gccgram.py", *args, cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
+    assert [r["epoch"] for r in read_log(run / "training_log.csv")] == [1, 2]
     summary, path, _, _ = _check_run(run, demo_dataset, store, "task1b_gccgram")
     assert TFLiteModel(path).input_shape == (40, 150, 3)  # 3 s demo clips: 150 frames
     assert "float16" in _weight_dtypes(path)

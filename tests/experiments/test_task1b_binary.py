@@ -1,6 +1,8 @@
 """The main job end to end on the demo data: killed with SIGKILL after an epoch checkpoint,
 resumed by rerunning the same command, then exported, reloaded from the packed file and
 scored; the classify command reproduces its predictions from the packed file alone."""
+import zipfile
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -14,7 +16,11 @@ from dcase_lowcomplexity.data.dataset import TauDataset
 from dcase_lowcomplexity.evaluation.inference import predict_store
 from dcase_lowcomplexity.evaluation.outputs import PREDICTIONS_FILE, load_scores
 from dcase_lowcomplexity.evaluation.summary import read_summary
+from dcase_lowcomplexity.evaluation.validator import (
+    read_evaluation_list, validate_package, validate_submission,
+)
 from dcase_lowcomplexity.export.formats import load_predictor
+from dcase_lowcomplexity.package_submission import main as package_main
 from dcase_lowcomplexity.pipeline import DEMO_EVAL_CLIPS
 from dcase_lowcomplexity.systems import system
 from dcase_lowcomplexity.training.run import read_log
@@ -76,6 +82,25 @@ def test_demo_profile_killed_resumed_exported_and_scored(tmp_path, demo_dataset,
     assert meta["system"]["external_datasets"] == []
     assert meta["results"]["development_dataset"]["overall"]["accuracy"] == pytest.approx(
         100 * scores.balanced_accuracy, abs=0.01)
+
+    # The challenge validator's rules accept the submission, and the packaging command puts
+    # it into the challenge's zip layout (the demo evaluation set's list in place of 8,640).
+    demo_list = evaluation / "evaluation_setup" / "fold1_test.csv"
+    listed = read_evaluation_list(demo_list)
+    folder = run / "task1" / label
+    assert validate_submission(folder / f"{label}.output.csv", folder / f"{label}.meta.yaml",
+                               evaluation_files=listed) == []
+    report = tmp_path / "McDonnell_USA_task1.technical_report.pdf"
+    report.write_bytes(b"%PDF-1.4\n%%EOF\n")
+    zip_path = tmp_path / "McDonnell_USA_task1.zip"
+    assert package_main([str(run), "--report", str(report), "--out", str(zip_path),
+                         "--evaluation-list", str(demo_list)]) == 0
+    assert validate_package(zip_path, evaluation_files=listed) == []
+    with zipfile.ZipFile(zip_path) as z:
+        assert sorted(z.namelist()) == [
+            f"McDonnell_USA_task1/task1/{label}/{label}.meta.yaml",
+            f"McDonnell_USA_task1/task1/{label}/{label}.output.csv",
+            "McDonnell_USA_task1/task1/McDonnell_USA_task1.technical_report.pdf"]
 
     # classify: the first 3 s of two validation clips (what the demo model scores) give the
     # main job's rows, from the packed file and its model card alone.
