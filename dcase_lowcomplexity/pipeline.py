@@ -56,6 +56,7 @@ class RunOptions:
     label: str | None = None
     loader_workers: int = 1
     strategy: str = "default"
+    devices: tuple[str, ...] | None = None  # --strategy mirrored: e.g. ("/cpu:0", "/cpu:1")
     progress: bool = True
 
 
@@ -185,11 +186,31 @@ def write_json(path: Path, data) -> Path:
 
 
 def run_system(system: System, options: RunOptions) -> RunResult:
-    """Trains (or resumes) `system`, ships its file, scores THAT FILE, writes every output."""
-    data = prepare_data(options)
+    """Trains (or resumes) `system`, ships its file, scores THAT FILE, writes every output.
+
+    In a multi-worker cluster the chief prepares the data first (the others then find the
+    demo dataset and the stores cached when the folders are shared), every other worker
+    trains in a temporary copy of the chief's run folder, and only the chief ships."""
+    from dcase_lowcomplexity.training.strategy import (
+        barrier, is_chief, make_strategy, worker_folder, worker_role,
+    )
+
+    strategy = make_strategy(options.strategy, options.devices)
+    chief = is_chief(strategy)
     run_dir = run_dir_for(system, options)
+    if not chief:
+        barrier(strategy)  # wait for the chief's data preparation
+    data = prepare_data(options)
     inputs = prepare_inputs(system, data, options)
-    trained = train_system(system, inputs, data, run_dir, options)
+    if chief:
+        barrier(strategy)
+    with worker_folder(strategy, run_dir) as own_dir:
+        barrier(strategy)  # every worker holds its copy before the chief's folder changes
+        trained = train_system(system, inputs, data, own_dir, options, strategy)
+        if not chief:
+            index, count = worker_role(strategy)
+            print(f"worker {index} of {count}: training done; the chief writes {run_dir}")
+            return RunResult(run_dir, run_dir / MODEL_FILES[system.storage], None)
     return ship(system, trained, inputs, data, run_dir, options)
 
 
@@ -253,19 +274,35 @@ def score_keras(folder: Path, model, system: System, inputs: Inputs, data: Prepa
 
 
 def train_system(system: System, inputs: Inputs, data: PreparedData, run_dir: Path,
-                 options: RunOptions) -> Trained:
-    """The system's phases, each resumable in its own folder."""
+                 options: RunOptions, strategy=None) -> Trained:
+    """The system's phases, each resumable in its own folder, under `strategy` (default:
+    `make_strategy(options.strategy, options.devices)`). The networks returned are plain
+    copies built outside the strategy, ready to export and to predict clip by clip."""
     import keras
 
-    from dcase_lowcomplexity.training.strategy import make_strategy
+    from dcase_lowcomplexity.training.strategy import make_strategy, needs_distribution
 
+    if strategy is None:
+        strategy = make_strategy(options.strategy, options.devices)
     phase = {"single": _single, "lottery": _lottery, "distill": _distill}[system.phases]
     if system.phases != "single":  # phases train in sub-folders: guard the run folder itself
         from dcase_lowcomplexity.training.run import prepare_run_dir
         prepare_run_dir(run_dir, system.to_dict())
     keras.utils.set_random_seed(system.training.seed)
-    with make_strategy(options.strategy).scope():
-        return phase(system, inputs, data, Path(run_dir), options)
+    with strategy.scope():
+        trained = phase(system, inputs, data, Path(run_dir), options)
+    if needs_distribution(strategy):
+        model = plain_copy(system, trained.model)
+        base = model if trained.base is trained.model else plain_copy(system, trained.base)
+        trained.model, trained.base = model, base
+    return trained
+
+
+def plain_copy(system: System, model):
+    """`model`'s network rebuilt outside any tf.distribute strategy, with its weights."""
+    plain = build_network(system.network, system.model)
+    plain.set_weights(model.get_weights())
+    return plain
 
 
 def _single(system, inputs, data, run_dir, options) -> Trained:

@@ -25,15 +25,18 @@ OPTIMIZERS = ("sgd", "adam")
 MAX_SEED = 2**32 - 1
 
 
-def quiet_tensorflow() -> list[str]:
+def quiet_tensorflow(before_devices: Callable[[], None] | None = None) -> list[str]:
     """Imports TensorFlow and lists its GPUs without its C++ start-up lines (oneDNN notes,
     `failed call to cuInit` on every CPU machine), which read as failures; they are printed
     before TF_CPP_MIN_LOG_LEVEL is read, so standard error is closed for the import alone.
-    A user who set TF_CPP_MIN_LOG_LEVEL sees everything. Returns the GPU device names."""
+    A user who set TF_CPP_MIN_LOG_LEVEL sees everything. `before_devices()` runs after the
+    import and before TensorFlow sets up its devices (--devices). Returns the GPU names."""
     user_choice = "TF_CPP_MIN_LOG_LEVEL" in os.environ
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     if user_choice or "tensorflow" in sys.modules:
         import tensorflow as tf
+        if before_devices is not None:
+            before_devices()
         return [d.name for d in tf.config.list_logical_devices("GPU")]
     sys.stderr.flush()
     saved = os.dup(2)
@@ -41,6 +44,8 @@ def quiet_tensorflow() -> list[str]:
         with open(os.devnull, "w") as null:
             os.dup2(null.fileno(), 2)
             import tensorflow as tf
+            if before_devices is not None:
+                before_devices()
             gpus = [d.name for d in tf.config.list_logical_devices("GPU")]
     finally:
         os.dup2(saved, 2)
@@ -89,7 +94,13 @@ def base_parser(system_key: str, description: str) -> argparse.ArgumentParser:
     g.add_argument("--mixup-alpha", type=float, default=None,
                    help="λ ~ Beta(α, α) ([R1]: 0.4; [R2] systems, ours: 0.2)")
     g.add_argument("--strategy", choices=STRATEGIES, default="default",
-                   help="tf.distribute strategy (global batch unchanged)")
+                   help="tf.distribute strategy (global batch unchanged): mirrored over the "
+                        "local devices, or multiworker over the workers of TF_CONFIG, the "
+                        "chief writing the run folder (docs/training.md)")
+    g.add_argument("--devices", default=None,
+                   help="--strategy mirrored: a count N (the first N GPUs, or N logical CPUs "
+                        "without a GPU) or a list such as /gpu:0,/gpu:1; default: every GPU "
+                        "(choose them with CUDA_VISIBLE_DEVICES)")
     g.add_argument("--loader-workers", type=int, default=1,
                    help="threads preparing batches; on a GPU use ≥ 2")
     return p
@@ -160,9 +171,30 @@ def resolve_profile(args: argparse.Namespace) -> str:
     return "demo"
 
 
-def announce_device(gpus: list[str]) -> None:
+def announce_device(gpus: list[str], strategy: str = "default",
+                    devices: tuple[str, ...] | None = None) -> None:
     print(f"training on {len(gpus)} GPU(s): {', '.join(gpus)}" if gpus
           else "training on the CPU (no GPU visible)")
+    if strategy == "mirrored":
+        print(f"MirroredStrategy over {', '.join(devices) if devices else 'every GPU'}")
+    elif strategy == "multiworker":
+        print("MultiWorkerMirroredStrategy over the workers of TF_CONFIG")
+
+
+def choose_devices(args: argparse.Namespace) -> tuple[str, ...] | None:
+    """--devices as device names (configuring logical CPUs); None when not given. Starts
+    the multiworker strategy, which must exist before TensorFlow sets up its devices."""
+    if args.strategy == "multiworker":  # TensorFlow needs it before any other work
+        from dcase_lowcomplexity.training.strategy import make_strategy
+        make_strategy("multiworker")
+    if args.devices is None:
+        return None
+    if args.strategy != "mirrored":
+        raise ConfigError(f"--devices goes with --strategy mirrored, not {args.strategy}",
+                          fix="add --strategy mirrored (multiworker: CUDA_VISIBLE_DEVICES "
+                              "on each worker)")
+    from dcase_lowcomplexity.training.strategy import use_devices
+    return tuple(use_devices(args.devices))
 
 
 def run(system_key: str, description: str, argv=None, *,
@@ -183,13 +215,15 @@ def run(system_key: str, description: str, argv=None, *,
         system = configure_common(systems.system(system_key, profile), args)
         if configure is not None:
             system = configure(system, args)
+        start = time.perf_counter()
+        chosen = []
+        gpus = quiet_tensorflow(lambda: chosen.append(choose_devices(args)))
         options = RunOptions(
             profile=profile, data=args.data, eval_data=args.eval_data, split=args.split,
             out=args.out, store_dir=args.store_dir, store_dtype=args.store_dtype,
             workers=args.workers, on_error=args.on_error, label=args.label,
-            loader_workers=args.loader_workers, strategy=args.strategy)
-        start = time.perf_counter()
-        announce_device(quiet_tensorflow())
+            loader_workers=args.loader_workers, strategy=args.strategy, devices=chosen[0])
+        announce_device(gpus, options.strategy, options.devices)
         result = run_system(system, options)
         print(f"run folder: {result.run_dir}  ({time.perf_counter() - start:.0f} s)")
     return 0

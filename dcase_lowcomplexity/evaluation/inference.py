@@ -18,6 +18,7 @@ from typing import Callable
 
 import keras
 import numpy as np
+import tensorflow as tf
 from tqdm.auto import tqdm
 
 from dcase_lowcomplexity.config import CLASS_NAMES
@@ -29,12 +30,26 @@ VIEWS = ("channel_swap", "single", "segments", "whole")
 
 
 def keras_predictor(model: keras.Model, batch_size: int = 64) -> Predict:
-    """x → float64 probabilities, `batch_size` examples per call, inference mode."""
+    """x → float64 probabilities, `batch_size` examples per call, inference mode.
+
+    A model built under a tf.distribute strategy with several replicas or workers is called
+    directly, as one plain network outside the replica split: `predict_on_batch` would split
+    the chunk over the replicas and gather the outputs (over every worker, a collective), and
+    each worker scores its clips on its own."""
+    from dcase_lowcomplexity.training.strategy import needs_distribution
+
+    if needs_distribution(model.distribute_strategy):
+        call = tf.function(lambda t: model(t, training=False), reduce_retracing=True)
+
+        def run(chunk):
+            return call(tf.convert_to_tensor(chunk)).numpy()
+    else:
+        run = model.predict_on_batch
+
     def predict(x: np.ndarray) -> np.ndarray:
         if len(x) == 0:
             return np.zeros((0, int(model.output_shape[-1])), dtype=np.float64)
-        return np.concatenate([np.asarray(model.predict_on_batch(x[i:i + batch_size]),
-                                          dtype=np.float64)
+        return np.concatenate([np.asarray(run(x[i:i + batch_size]), dtype=np.float64)
                                for i in range(0, len(x), batch_size)])
     return predict
 

@@ -24,6 +24,7 @@ the folder keeps the checkpoint of the last good epoch, and the caller writes no
 """
 from __future__ import annotations
 
+import contextlib
 import csv
 import dataclasses
 import json
@@ -34,12 +35,16 @@ from typing import Any, Callable, Iterable
 
 import keras
 import numpy as np
+import tensorflow as tf
 
 from dcase_lowcomplexity.config import AugmentConfig, TrainingConfig
 from dcase_lowcomplexity.data.generator import MixupStream
 from dcase_lowcomplexity.errors import RunError
 from dcase_lowcomplexity.atomic import atomic_path, atomic_write_text
 from dcase_lowcomplexity.training.sgdr import SGDRScheduler
+from dcase_lowcomplexity.training.strategy import (
+    check_agree, distribute_stream, is_chief, is_multiworker, needs_distribution,
+)
 
 CONFIG_FILE = "config.json"
 CHECKPOINT_FILE = "checkpoint.npz"
@@ -280,7 +285,9 @@ def fit_resumable(
 ) -> list[dict]:
     """Trains a compiled `model` for `epochs` epochs, resuming from `run_dir` if possible.
 
-    `train_seq` is a PyDataset; a `MixupStream` is told the epoch to start at.
+    `train_seq` is a PyDataset; a `MixupStream` is told the epoch to start at. Under a
+    strategy with several replicas or workers, each replica gets its slice of every global
+    batch (`training.strategy.distribute_stream`), and the workers must agree on the epoch.
     `validation(model)` returns metrics such as `val_balanced_accuracy` and `val_log_loss`
     computed over the whole validation split (see `evaluation.inference.make_validation`).
     `run_config` (e.g. `PaperConfig().to_dict()`) goes to `config.json` together with
@@ -298,16 +305,55 @@ def fit_resumable(
         restore_checkpoint(model, state, checkpoint)
         initial_epoch, history = state["epoch"], state["history"]
     write_log(run_dir / LOG_FILE, history)  # repairs a log the previous run left behind
+    strategy = model.distribute_strategy
+    check_agree(strategy, initial_epoch, "the epoch to resume at", checkpoint)
     if initial_epoch >= epochs:
         return history
     if hasattr(train_seq, "start_epoch"):
         train_seq.start_epoch = initial_epoch
+    if not is_chief(strategy):  # only the chief's log is kept; the others train
+        validation = None
     recorder = RunRecorder(run_dir, history, validation)
     guard = NonFiniteGuard(run_dir)  # first: no later callback sees a diverged epoch
-    model.fit(train_seq, epochs=int(epochs), initial_epoch=initial_epoch,
-              steps_per_epoch=steps, callbacks=[guard, *callbacks, recorder], verbose=verbose,
-              shuffle=False)
+    fit = dict(epochs=int(epochs), initial_epoch=initial_epoch, steps_per_epoch=steps,
+               callbacks=[guard, *callbacks, recorder], verbose=verbose, shuffle=False)
+    if not needs_distribution(strategy):
+        model.fit(train_seq, **fit)
+        return history
+    data = distribute_stream(train_seq, strategy, 0)  # each replica its slice of each batch
+    with strategy.scope(), _distributed_fit(model, train_seq[0]):
+        model.fit(data, **fit)
     return history
+
+
+@contextlib.contextmanager
+def _distributed_fit(model: keras.Model, batch):
+    """Two work-arounds of Keras 3.15 under a strategy, for the length of one `fit`:
+
+    - it builds the model from the first DISTRIBUTED batch with `strategy.reduce("MEAN",
+      (x, y))`, which MultiWorkerMirroredStrategy refuses for a structure (`ValueError:
+      Attempt to convert a value (PerReplica:…) to a Tensor`): the build uses the shapes of
+      one plain batch instead;
+    - over several workers it averages each step's logs with `strategy.reduce("MEAN", v,
+      axis=0)`, which fails on scalars: the step's logs are given one axis.
+    """
+    build = type(model)._maybe_symbolic_build
+    step = model.train_step
+
+    def from_batch(iterator=None, data_batch=None):
+        build(model, data_batch=batch if data_batch is None else data_batch)
+
+    def train_step(data):
+        return {k: tf.reshape(v, [1]) for k, v in step(data).items()}
+
+    model._maybe_symbolic_build = from_batch
+    if is_multiworker(model.distribute_strategy):
+        model.train_step = train_step
+    try:
+        yield
+    finally:
+        del model._maybe_symbolic_build
+        model.__dict__.pop("train_step", None)
 
 
 # -- optimiser, compilation, one training phase ------------------------------------------
