@@ -22,7 +22,8 @@ from dcase_lowcomplexity.evaluation.summary import read_summary
 from dcase_lowcomplexity.export.formats import load_predictor
 from dcase_lowcomplexity.export.size import load_model_file, trainable_parameters
 from dcase_lowcomplexity.export.tflite import TFLiteModel, tflite_tensors
-from dcase_lowcomplexity.pipeline import DEMO_EVAL_CLIPS, build_network
+from dcase_lowcomplexity.phases import build_network
+from dcase_lowcomplexity.pipeline import DEMO_EVAL_CLIPS
 from dcase_lowcomplexity.systems import system
 from dcase_lowcomplexity.training.pruning import load_masks
 from dcase_lowcomplexity.training.run import read_log
