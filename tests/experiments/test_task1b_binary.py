@@ -97,10 +97,10 @@ def test_demo_profile_killed_resumed_exported_and_scored(tmp_path, demo_dataset,
                          "--evaluation-list", str(demo_list)]) == 0
     assert validate_package(zip_path, evaluation_files=listed) == []
     with zipfile.ZipFile(zip_path) as z:
-        assert sorted(z.namelist()) == [
+        assert sorted(z.namelist()) == sorted([
             f"McDonnell_USA_task1/task1/{label}/{label}.meta.yaml",
             f"McDonnell_USA_task1/task1/{label}/{label}.output.csv",
-            "McDonnell_USA_task1/task1/McDonnell_USA_task1.technical_report.pdf"]
+            "McDonnell_USA_task1/task1/McDonnell_USA_task1.technical_report.pdf"])
 
     # classify: the first 3 s of two validation clips (what the demo model scores) give the
     # main job's rows, from the packed file and its model card alone.
