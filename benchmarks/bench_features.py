@@ -49,8 +49,8 @@ def librosa_serial(paths: list[Path]) -> list[np.ndarray]:
         out.append(np.stack([
             np.log(librosa.feature.melspectrogram(
                 y=audio[:, c], sr=48000, n_fft=4096, hop_length=1024, window="hann",
-                center=True, power=2.0, n_mels=256, fmin=0, fmax=24000, htk=True,
-                norm=None) + 1e-8)
+                center=True, pad_mode="reflect", power=2.0, n_mels=256, fmin=0, fmax=24000,
+                htk=True, norm=None) + 1e-8)  # C1's librosa 0.6.3 padded by reflection
             for c in range(2)], axis=-1))
     return out
 

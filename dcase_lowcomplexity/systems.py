@@ -27,10 +27,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from dcase_lowcomplexity.config import (
-    AclNetConfig, AugmentConfig, DistillationConfig, FeatureConfig, GccGramConfig,
-    GccPhatConfig, InferenceConfig, LogMel64Config, LotteryTicketConfig, ModelConfig,
-    StudentConfig, TeacherConfig, TrainingConfig, WaveformConfig, demo_aclnet_config,
-    demo_config, demo_gccgram_config, demo_student_config, demo_teacher_config,
+    AclNetConfig, AugmentConfig, DistillationConfig, GccGramConfig, GccPhatConfig,
+    LogMel64Config, LotteryTicketConfig, PaperConfig, StudentConfig, TeacherConfig,
+    TrainingConfig, WaveformConfig, demo_aclnet_config, demo_config, demo_gccgram_config,
+    demo_student_config, demo_teacher_config,
 )
 from dcase_lowcomplexity.data.inputs import InputSpec
 from dcase_lowcomplexity.errors import ConfigError
@@ -132,7 +132,7 @@ R1_AUTHORS = ({"lastname": "McDonnell", "firstname": "Mark D.",
 
 def binary_system(profile: str) -> System:
     """[R1] §2–3: the one-bit-per-weight split-frequency ResNet (PaperConfig / demo_config)."""
-    config = demo_config() if profile == "demo" else _paper_config()
+    config = demo_config() if profile == "demo" else PaperConfig()
     return System(
         "task1b_binary", "1-bit ResNet ([R1])", profile,
         InputSpec("logmel256", features=config.features), "binary_resnet", config.model,
@@ -142,11 +142,6 @@ def binary_system(profile: str) -> System:
         submission=Submission("McDonnell", "USA", 1,
                               "One-bit-per-weight split-frequency ResNet", "1bitResNet",
                               R1_AUTHORS))
-
-
-def _paper_config():
-    from dcase_lowcomplexity.config import PaperConfig
-    return PaperConfig()
 
 
 # -- [R2] ------------------------------------------------------------------------------------
@@ -269,7 +264,3 @@ def system(key: str, profile: str = "demo") -> System:
     if key not in builders:
         raise ConfigError(f"unknown system {key!r}", fix=f"use one of {', '.join(SYSTEM_KEYS)}")
     return builders[key](profile)
-
-
-__all__ = ["System", "Submission", "system", "SYSTEM_KEYS", "PROFILES", "FeatureConfig",
-           "ModelConfig", "InferenceConfig"]
