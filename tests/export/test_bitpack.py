@@ -137,8 +137,9 @@ def test_writes_atomically_and_leaves_no_temporary_file(trained_model, tmp_path)
 
 def test_float_twin_and_unknown_models_are_refused(tmp_path):
     twin = build_binary_resnet(dataclasses.replace(NARROW, binary=False))
-    with pytest.raises(ConfigError, match="binary"):
+    with pytest.raises(ConfigError, match="binary") as refused:
         save_packed(twin, tmp_path / "f.1bit")
+    assert refused.value.path == tmp_path / "f.1bit" and "f.1bit" in str(refused.value)
     plain = keras.Sequential([keras.Input((4, 4, 2)), BinaryConv2D(3)])
     with pytest.raises(ConfigError, match="config"):
         save_packed(plain, tmp_path / "p.1bit")
