@@ -110,29 +110,19 @@ def prepare_data(options: RunOptions) -> PreparedData:
         raise DatasetError("development set folder not found.", path=dev_root,
                            fix=f"pass the folder that holds meta.csv and audio/ "
                                f"({DEVELOPMENT_FOLDER})")
-    evaluation = _evaluation_list(eval_root, dev_root) if eval_root is not None else None
+    evaluation = (load_evaluation_set(eval_root, check_audio=True) if eval_root is not None
+                  else None)
     if dev_root is None:
         dev_root = make_demo_dataset(DEMO_ROOT, clips_per_class=DEMO_CLIPS_PER_CLASS, seed=0,
                                      eval_clips=DEMO_EVAL_CLIPS)
         if eval_root is None:
             eval_root = DEMO_ROOT / EVALUATION_FOLDER
-            evaluation = _evaluation_list(eval_root, dev_root)
+            evaluation = load_evaluation_set(eval_root, check_audio=True)
     dataset = TauDataset(Path(dev_root))
     split = dataset.split(options.split)
     _check_split(dataset, split)
     return PreparedData(dataset, split, evaluation,
                         None if eval_root is None else Path(eval_root))
-
-
-def _evaluation_list(eval_root: Path, dev_root: Path | None) -> pd.DataFrame:
-    """The evaluation folder's list, every listed WAV present; never the development set."""
-    eval_root = Path(eval_root)
-    if (eval_root / "evaluation_setup" / "fold1_train.csv").is_file() or (
-            dev_root is not None and eval_root.resolve() == Path(dev_root).resolve()):
-        raise DatasetError("is a development set (it has fold-1 training lists), not an "
-                           "evaluation folder.", path=eval_root,
-                           fix=f"pass the unlabelled {EVALUATION_FOLDER} folder as --eval-data")
-    return load_evaluation_set(eval_root, check_audio=True)
 
 
 def _check_split(dataset: TauDataset, split: Split) -> None:

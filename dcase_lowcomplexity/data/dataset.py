@@ -325,9 +325,10 @@ def load_evaluation_set(root: str | Path, check_audio: bool = False) -> pd.DataF
                            fix=f"pass the folder that holds audio/, e.g. {EVALUATION_FOLDER}/")
     if folder_kind(root) == "development":
         raise DatasetError(
-            "is a development folder (it has evaluation_setup/fold*_train.csv or a labelled "
-            "meta.csv), not an evaluation folder.", path=root,
-            fix=f"pass the evaluation folder, e.g. {EVALUATION_FOLDER}/")
+            "is a development folder: a development set (it has evaluation_setup/"
+            "fold*_train.csv or a labelled meta.csv), not an evaluation folder.", path=root,
+            fix=f"pass the unlabelled evaluation folder, e.g. {EVALUATION_FOLDER}/ (the "
+                "experiment scripts take it as --eval-data)")
     for csv in (root / "evaluation_setup" / "fold1_test.csv", root / "meta.csv"):
         if csv.is_file():
             filenames = _read_listing(csv)

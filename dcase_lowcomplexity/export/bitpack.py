@@ -217,6 +217,17 @@ def _write_atomically(path: Path, data: bytes) -> None:
         raise ModelFileError(f"cannot write here ({err.strerror})", path,
                              fix="create the folder or choose a writable path") from None
 
+def file_head(path: Path, fix: str) -> bytes:
+    """The first 8 bytes of a model file, which tell its format (MAGIC for a packed file);
+    ModelFileError naming the file when it cannot be read."""
+    try:
+        with open(path, "rb") as f:
+            return f.read(8)
+    except OSError as err:
+        raise ModelFileError(f"cannot read the model file ({err.strerror})", path,
+                             fix=fix) from None
+
+
 def _bad(path: Path, message: str) -> ModelFileError:
     return ModelFileError(message, path, fix=_REEXPORT)
 

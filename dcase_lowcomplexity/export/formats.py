@@ -24,7 +24,7 @@ import keras
 import numpy as np
 
 from dcase_lowcomplexity.errors import ConfigError, ModelFileError
-from dcase_lowcomplexity.export.bitpack import MAGIC, load_packed, save_packed
+from dcase_lowcomplexity.export.bitpack import MAGIC, file_head, load_packed, save_packed
 from dcase_lowcomplexity.export.tflite import TFLiteModel, convert_fp16, convert_int8, tflite_tensors
 
 STORAGES = ("1bit", "int8", "float16")
@@ -127,12 +127,7 @@ def _tflite_predictor(path: Path, batch_size: int) -> Predictor:
 def load_predictor(path: str | Path, batch_size: int = 64) -> Predictor:
     """The Predictor of a shipped .1bit or .tflite file (read by its content)."""
     path = Path(path)
-    try:
-        with open(path, "rb") as f:
-            head = f.read(8)
-    except OSError as err:
-        raise ModelFileError(f"cannot read the model file ({err.strerror})", path,
-                             fix="export the model first (export_model)") from None
+    head = file_head(path, fix="export the model first (export_model)")
     if head == MAGIC:
         return _packed_predictor(path, batch_size)
     if head[4:8] == b"TFL3":

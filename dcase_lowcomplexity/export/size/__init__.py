@@ -32,7 +32,7 @@ import numpy as np
 
 from dcase_lowcomplexity.atomic import atomic_write_text
 from dcase_lowcomplexity.errors import ConfigError, ModelFileError
-from dcase_lowcomplexity.export.bitpack import MAGIC, load_packed
+from dcase_lowcomplexity.export.bitpack import MAGIC, file_head, load_packed
 from dcase_lowcomplexity.layers import BinaryConv2D
 
 KB = 1024  # DCASE: 1 KB = 1024 bytes
@@ -333,12 +333,7 @@ def _register_package_layers() -> None:
 def load_model_file(path: str | Path) -> keras.Model:
     """A `.keras` file (loaded with safe_mode=True) or a packed one-bit file."""
     path = Path(path)
-    try:
-        with open(path, "rb") as f:
-            magic = f.read(8)
-    except OSError as err:
-        raise ModelFileError(f"cannot read the model file ({err.strerror})", path,
-                             fix="check the path") from None
+    magic = file_head(path, fix="check the path")
     if magic == MAGIC:
         return load_packed(path)
     if not magic.startswith(b"PK\x03\x04"):
